@@ -1,0 +1,110 @@
+//! The posts database: posts, and the outbox of events about them.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use blog_events::outbox::{self, Doorbell, SharedDb};
+use blog_events::{Event, PostCreated};
+use rusqlite::params;
+use serde::{Serialize, Serializer};
+
+use crate::Title;
+
+/// A post as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Post {
+    pub id: String,
+    pub title: String,
+}
+
+/// Posts as `GET /posts` shows them: a JSON object keyed by id, in the order
+/// they were created (a plain map would sort them by their random ids).
+#[derive(Debug)]
+pub struct PostsById(pub Vec<Post>);
+
+impl Serialize for PostsById {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|post| (&post.id, post)))
+    }
+}
+
+/// A handle to the posts database; cheap to clone, one per request.
+#[derive(Clone)]
+pub struct PostStore {
+    db: SharedDb,
+    doorbell: Doorbell,
+}
+
+impl PostStore {
+    /// Opens or creates the database file.
+    pub fn open(path: &Path) -> rusqlite::Result<PostStore> {
+        let conn = outbox::open_service_db(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS posts (
+                 id    TEXT PRIMARY KEY,
+                 title TEXT NOT NULL
+             );",
+        )?;
+        Ok(PostStore {
+            db: Arc::new(Mutex::new(conn)),
+            doorbell: Doorbell::default(),
+        })
+    }
+
+    // ANCHOR: create
+    /// Stores a new post and its `PostCreated` event in one transaction:
+    /// either both are on disk or neither is.
+    pub fn create(&self, title: Title) -> rusqlite::Result<Post> {
+        let post = Post {
+            id: new_id(),
+            title: title.as_str().to_string(),
+        };
+        let event = Event::PostCreated(PostCreated {
+            id: post.id.clone(),
+            title: post.title.clone(),
+        });
+        {
+            let mut conn = self.db.lock().expect("lock is never poisoned");
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO posts (id, title) VALUES (?1, ?2)",
+                params![post.id, post.title],
+            )?;
+            outbox::enqueue(&tx, &event)?;
+            tx.commit()?;
+        }
+        // Wake the relay so the event leaves now, not at its next poll.
+        self.doorbell.ring();
+        Ok(post)
+    }
+    // ANCHOR_END: create
+
+    /// Every post, oldest first.
+    pub fn all(&self) -> rusqlite::Result<Vec<Post>> {
+        let conn = self.db.lock().expect("lock is never poisoned");
+        let mut statement = conn.prepare("SELECT id, title FROM posts ORDER BY rowid")?;
+        let posts = statement.query_map([], |row| {
+            Ok(Post {
+                id: row.get(0)?,
+                title: row.get(1)?,
+            })
+        })?;
+        posts.collect()
+    }
+
+    /// The connection, for the outbox relay.
+    pub fn db(&self) -> SharedDb {
+        self.db.clone()
+    }
+
+    pub fn doorbell(&self) -> Doorbell {
+        self.doorbell.clone()
+    }
+}
+
+/// 16 random hex digits: unguessable and practically never repeated.
+fn new_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

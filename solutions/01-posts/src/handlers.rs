@@ -1,0 +1,38 @@
+//! The HTTP endpoints of the posts service.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use blog_runtime::JsonBody;
+use serde::Deserialize;
+
+use crate::store::{Post, PostStore, PostsById};
+use crate::{PostsError, Title};
+
+/// The body of `POST /posts`: `{"title": "..."}`. Unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+pub struct NewPost {
+    pub title: String,
+}
+
+// ANCHOR: list_posts
+/// `GET /posts`: every post, keyed by id, oldest first.
+pub async fn list_posts(State(store): State<PostStore>) -> Result<Json<PostsById>, PostsError> {
+    let posts = store.all()?;
+    Ok(Json(PostsById(posts)))
+}
+// ANCHOR_END: list_posts
+
+// ANCHOR: create_post
+/// `POST /posts` and `POST /posts/create`: check the title, store the post
+/// (and its `PostCreated` event, in the same transaction), answer 201.
+pub async fn create_post(
+    State(store): State<PostStore>,
+    JsonBody(new_post): JsonBody<NewPost>,
+) -> Result<(StatusCode, Json<Post>), PostsError> {
+    // Parse before touching the database: bad input must change nothing.
+    let title = Title::parse(&new_post.title)?;
+    let post = store.create(title)?;
+    Ok((StatusCode::CREATED, Json(post)))
+}
+// ANCHOR_END: create_post

@@ -1,0 +1,78 @@
+//! The posts service (chapter 1).
+//!
+//! It owns one thing, the blog's posts, in its own database
+//! (`$DATA_DIR/posts.db`); no other service reads that file.
+//!
+//! - `GET /posts` → 200 `{"<id>": {"id","title"}}`, oldest first
+//! - `POST /posts` and `POST /posts/create` with `{"title"}` → 201 `{"id","title"}`
+//! - emits `PostCreated {id,title}` for every new post, through an outbox, so
+//!   the event reaches the bus even if the bus is down when the post is made.
+//!
+//! Modules: [`title`] (what a valid title is), [`handlers`] (the HTTP
+//! endpoints), [`store`] (the database), [`error`] (how failures are answered).
+
+pub mod error;
+pub mod handlers;
+pub mod store;
+pub mod title;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use blog_events::{HttpBus, outbox};
+use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+
+pub use error::PostsError;
+pub use store::{Post, PostStore};
+pub use title::Title;
+
+/// Where the service listens, keeps its data and sends its events.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// Holds `posts.db`. Each service has its own file: database per service.
+    pub data_dir: PathBuf,
+    /// Base URL of the event bus, e.g. `http://localhost:4005`.
+    pub event_bus_url: String,
+}
+
+impl Config {
+    /// `HOST` (127.0.0.1), `PORT` (4000), `DATA_DIR` (./data), `EVENT_BUS_URL` (http://localhost:4005).
+    pub fn from_env() -> Self {
+        let host = env_or("HOST", "127.0.0.1");
+        let port = env_or("PORT", "4000");
+        Config {
+            addr: format!("{host}:{port}")
+                .parse()
+                .expect("HOST and PORT must form an address such as 127.0.0.1:4000"),
+            data_dir: env_or("DATA_DIR", "./data").into(),
+            event_bus_url: env_or("EVENT_BUS_URL", "http://localhost:4005"),
+        }
+    }
+}
+
+// ANCHOR: app
+/// The service's routes. The wire contract says both `POST /posts` and
+/// `POST /posts/create` create a post: the second exists because an ingress
+/// routes by path, not by method (chapter 9).
+pub fn app(store: PostStore) -> Router {
+    let routes = Router::new()
+        .route("/posts", get(handlers::list_posts).post(handlers::create_post))
+        .route("/posts/create", post(handlers::create_post))
+        .with_state(store);
+    with_common_layers(routes, Readiness::ready())
+}
+// ANCHOR_END: app
+
+/// Opens the database, starts the outbox relay and serves until stopped.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let store = PostStore::open(&config.data_dir.join("posts.db"))?;
+    let publisher = Arc::new(HttpBus::new(&config.event_bus_url));
+    let mut server = Server::start(config.addr, app(store.clone())).await?;
+    let relay = outbox::spawn_relay(store.db(), publisher, store.doorbell(), server.stopping());
+    server.attach(relay);
+    Ok(server)
+}

@@ -1,0 +1,152 @@
+//! The transactional outbox: never lose an event a service has promised.
+//!
+//! The naive way to announce a new post is "store it, then POST the event to
+//! the bus". If the bus is down at that moment, the post exists but nobody
+//! ever hears about it. The outbox closes that gap: the service writes the
+//! post *and* the event into its own database in one transaction, so either
+//! both exist or neither does. A [`spawn_relay`] task then reads the outbox
+//! in order, publishes each event and deletes it only once the bus has
+//! acknowledged it, retrying with backoff while the bus is away.
+//!
+//! Delivery is therefore at-least-once: if the relay crashes between
+//! "published" and "deleted", the event is sent again after a restart.
+//! Consumers must be idempotent, and they are.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::{Event, Publisher};
+
+/// A service's database connection, shared by its handlers and its relay.
+/// SQLite writes are short; a mutex is simpler than a pool and fast enough.
+pub type SharedDb = Arc<Mutex<Connection>>;
+
+/// Opens (or creates) a service database at `path` with the outbox table in it.
+///
+/// `synchronous = FULL` makes every commit reach the disk before it returns:
+/// a service only answers "created" for data that survives a crash.
+pub fn open_service_db(path: &Path) -> rusqlite::Result<Connection> {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS outbox (
+             seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+             event TEXT NOT NULL
+         );",
+    )?;
+    Ok(conn)
+}
+
+/// Adds an event to the outbox. Call it inside the transaction that changes
+/// the data the event announces.
+pub fn enqueue(conn: &Connection, event: &Event) -> rusqlite::Result<()> {
+    conn.execute("INSERT INTO outbox (event) VALUES (?1)", params![event.to_json()])?;
+    Ok(())
+}
+
+/// How many events are waiting to be published (for tests and readiness).
+pub fn pending(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))
+}
+
+/// Wakes the relay after a commit, so events leave at once instead of at the next poll.
+#[derive(Clone, Default)]
+pub struct Doorbell(Arc<Notify>);
+
+impl Doorbell {
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+}
+
+const BATCH: usize = 64;
+const POLL: Duration = Duration::from_secs(1);
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const LONGEST_RETRY: Duration = Duration::from_secs(2);
+
+/// Starts the relay: publishes the outbox in order until `shutdown` turns true.
+pub fn spawn_relay(
+    db: SharedDb,
+    publisher: Arc<dyn Publisher>,
+    doorbell: Doorbell,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut retry = FIRST_RETRY;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let batch = match read_batch(&db) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(%error, "could not read the outbox");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = doorbell.0.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = shutdown.changed() => return,
+                }
+                continue;
+            }
+            let mut failed = false;
+            for (seq, json) in batch {
+                let event: Event = match serde_json::from_str(&json) {
+                    Ok(event) => event,
+                    Err(error) => {
+                        // Only this crate writes the outbox, so this means a
+                        // corrupted row; keeping it would block every later event.
+                        tracing::error!(seq, %error, "dropping an unreadable outbox row");
+                        delete(&db, seq);
+                        continue;
+                    }
+                };
+                match publisher.publish(&event).await {
+                    Ok(()) => {
+                        delete(&db, seq);
+                        retry = FIRST_RETRY;
+                    }
+                    Err(error) => {
+                        tracing::warn!(seq, %error, retry_in = ?retry, "event not delivered yet; will retry");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if failed {
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = shutdown.changed() => return,
+                }
+                retry = (retry * 2).min(LONGEST_RETRY);
+            }
+        }
+    })
+}
+
+fn read_batch(db: &SharedDb) -> rusqlite::Result<Vec<(i64, String)>> {
+    let conn = db.lock().expect("a panic never happens while the lock is held");
+    let mut statement = conn.prepare("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1")?;
+    let rows = statement.query_map(params![BATCH as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+fn delete(db: &SharedDb, seq: i64) {
+    let conn = db.lock().expect("a panic never happens while the lock is held");
+    if let Err(error) = conn.execute("DELETE FROM outbox WHERE seq = ?1", params![seq]) {
+        tracing::error!(seq, %error, "could not delete a delivered event; it will be sent again");
+    }
+}

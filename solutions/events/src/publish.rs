@@ -1,0 +1,76 @@
+//! How a service hands an event to the rest of the system.
+//!
+//! Handlers never talk to the bus directly. They go through [`Publisher`], so
+//! the home-made HTTP bus can be swapped for a real broker by configuration
+//! without touching a single handler.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::Event;
+
+/// A boxed future, so publishers can be chosen at run time (`Arc<dyn Publisher>`).
+pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>>;
+
+/// Sends one event to the rest of the system. `Ok` means the receiver has
+/// taken responsibility for the event (our bus: it is on disk).
+pub trait Publisher: Send + Sync + 'static {
+    fn publish<'a>(&'a self, event: &'a Event) -> PublishFuture<'a>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the event bus could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the event bus refused the event with status {status}: {body}")]
+    Refused { status: u16, body: String },
+}
+
+/// Publishes to the blog's event bus with `POST {base}/events`.
+#[derive(Clone)]
+pub struct HttpBus {
+    client: reqwest::Client,
+    events_url: String,
+}
+
+impl HttpBus {
+    /// `base` is the bus's address, for example `http://localhost:4005`.
+    pub fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder()
+            // A bus that does not answer within this time is treated as down:
+            // the outbox keeps the event and tries again.
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client with a timeout always builds");
+        HttpBus {
+            client,
+            events_url: format!("{}/events", base.trim_end_matches('/')),
+        }
+    }
+}
+
+impl Publisher for HttpBus {
+    fn publish<'a>(&'a self, event: &'a Event) -> PublishFuture<'a> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .post(&self.events_url)
+                .header("content-type", "application/json")
+                .body(event.to_json())
+                .send()
+                .await
+                .map_err(|e| PublishError::Unreachable(e.to_string()))?;
+            let status = response.status();
+            if status.is_success() {
+                Ok(())
+            } else {
+                let body = response.text().await.unwrap_or_default();
+                Err(PublishError::Refused {
+                    status: status.as_u16(),
+                    body,
+                })
+            }
+        })
+    }
+}
