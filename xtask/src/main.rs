@@ -1,1 +1,144 @@
-fn main() {}
+//! `cargo xtask verify`: proves every exercise and enforces the authoring rules.
+//!
+//! For each exercise it checks, and prints one line:
+//! - the stub has a `// TODO` to guide the learner and a hints file whose
+//!   first hint is a question;
+//! - files without a TODO are the solution's files unchanged (given code
+//!   cannot drift), and the solution runs the exercise's very test files;
+//! - a book page presents the exercise and includes its code from the real files;
+//! - the untouched stub compiles and FAILS its tests; the solution PASSES them.
+//!
+//! Then it checks the whole book: every `{{#include}}` resolves to a real file
+//! and anchor, Rust listings are only includes, and the book builds (with the
+//! link checker when it is installed; CI requires it).
+
+mod rules;
+
+use std::path::Path;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use workbook::exercises;
+use workbook::testrun::{self, Outcome};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prove every exercise red as handed out and green when solved; check the book.
+    Verify {
+        /// Only this exercise (package, folder or chapter).
+        #[arg(long)]
+        exercise: Option<String>,
+        /// Skip building the book.
+        #[arg(long)]
+        no_book: bool,
+    },
+}
+
+fn main() {
+    let Cli { command: Command::Verify { exercise, no_book } } = Cli::parse();
+    match verify(exercise.as_deref(), no_book) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn verify(only: Option<&str>, no_book: bool) -> Result<bool> {
+    let root = workbook::repo_root();
+    let all = exercises::discover(&root)?;
+    let selected: Vec<_> = match only {
+        Some(name) => vec![exercises::find(&all, name)?.clone()],
+        None => all.clone(),
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for exercise in &selected {
+        let mut problems = rules::check_exercise(&root, exercise);
+        if problems.is_empty() {
+            problems.extend(prove(&root, exercise)?);
+        }
+        report(&exercise.package, &problems, &mut passed, &mut failed);
+    }
+    if !no_book && only.is_none() {
+        let mut problems = rules::check_book(&root);
+        if problems.is_empty() {
+            problems.extend(build_book(&root));
+        }
+        report("book", &problems, &mut passed, &mut failed);
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+fn report(name: &str, problems: &[String], passed: &mut usize, failed: &mut usize) {
+    if problems.is_empty() {
+        *passed += 1;
+        println!("ok     {name}");
+    } else {
+        *failed += 1;
+        println!("FAILED {name}: {}", problems[0]);
+        for problem in &problems[1..] {
+            println!("       {name}: {problem}");
+        }
+    }
+}
+
+/// Runs the stub's tests (they must fail) and the solution's (they must pass).
+fn prove(root: &Path, exercise: &exercises::Exercise) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let (stub, output) = testrun::run(root, &exercise.package)?;
+    match stub {
+        Outcome::Failed { .. } => {}
+        Outcome::Passed { tests } => problems.push(format!(
+            "the untouched stub passes all {tests} tests: the tests do not specify what the learner must write"
+        )),
+        Outcome::DidNotCompile { error } => {
+            problems.push(format!("the stub must compile as handed out, but: {error}"));
+            eprintln!("{output}");
+        }
+    }
+    let (solution, output) = testrun::run(root, &exercise.solution_package)?;
+    match solution {
+        Outcome::Passed { tests: 0 } => problems.push("the solution ran no test".to_string()),
+        Outcome::Passed { .. } => {}
+        other => {
+            problems.push(format!("the solution {} must pass its tests: {}", exercise.solution_package, other.summary()));
+            if let Outcome::Failed { first_message, .. } | Outcome::DidNotCompile { error: first_message } = other {
+                problems.push(first_message);
+            }
+            eprintln!("{output}");
+        }
+    }
+    Ok(problems)
+}
+
+/// Builds the book into target/book-verify; runs the link checker when installed.
+fn build_book(root: &Path) -> Vec<String> {
+    let linkcheck = which("mdbook-linkcheck2");
+    if linkcheck.is_none() {
+        if std::env::var_os("CI").is_some() {
+            return vec!["mdbook-linkcheck2 is not installed; CI must check the book's links (`cargo install mdbook-linkcheck2`)".into()];
+        }
+        eprintln!("warning: mdbook-linkcheck2 is not installed, so the book's links are NOT checked (`cargo install mdbook-linkcheck2 --locked`)");
+    }
+    let dest = root.join("target").join("book-verify");
+    let _ = std::fs::remove_dir_all(&dest);
+    match workbook::book::build(&root.join("book"), &dest) {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![format!("the book does not build: {error:#}")],
+    }
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}

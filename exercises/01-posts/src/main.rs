@@ -1,4 +1,4 @@
-//! Runs your posts service alone: `cargo run -p ex01-posts` (port 4000 by default).
+//! Runs this posts service on its own (port 4000 unless `PORT` says otherwise).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,0 +1,28 @@
+//! The workbook's own tooling, shared by the learner's CLI (`cargo workbook`)
+//! and the maintainers' checks (`cargo xtask`).
+//!
+//! - [`exercises`]: finds the exercises and what each declares about itself
+//!   (`[package.metadata.workbook]` in its Cargo.toml).
+//! - [`testrun`]: runs an exercise's tests with cargo and reads the outcome.
+//! - [`book`]: builds the mdBook in-process and serves it on localhost.
+//! - [`hints`]: reads an exercise's hints, one step at a time.
+
+pub mod book;
+pub mod exercises;
+pub mod hints;
+pub mod testrun;
+
+use std::path::PathBuf;
+
+/// The repository's root folder (where the workspace Cargo.toml is).
+///
+/// `WORKBOOK_ROOT` overrides it, which the tests use to work on a copy.
+pub fn repo_root() -> PathBuf {
+    if let Ok(root) = std::env::var("WORKBOOK_ROOT") {
+        return PathBuf::from(root);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workbook crate lives one folder below the root")
+        .to_path_buf()
+}
