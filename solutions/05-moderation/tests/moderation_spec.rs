@@ -1,0 +1,216 @@
+//! The specification of the moderation service (chapter 5).
+//!
+//! Moderation owns nothing, so its tests look at what it publishes: through a
+//! fake publisher handed to `app()`, and through a fake bus on a real socket.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::{Json, Router};
+use blog_events::publish::PublishFuture;
+use blog_events::{CommentStatus, Event, PublishError, Publisher};
+use blog_runtime::Server;
+use moderation::moderate;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+// ANCHOR: rule_table
+#[test]
+fn the_word_orange_is_rejected_in_any_case_and_anything_else_approved() {
+    use CommentStatus::{Approved, Rejected};
+    let table = [
+        ("I like apples", Approved),
+        ("orange", Rejected),
+        ("Orange!", Rejected),
+        ("ORANGE juice", Rejected),
+        ("an oRaNgE cat", Rejected),
+        ("blood-orange", Rejected),
+        ("\"orange\", she said.", Rejected),
+        ("oranges", Approved),   // another word: the plural is allowed
+        ("orangeade", Approved), // so is a longer word that starts with it
+        ("Orangery", Approved),
+        ("or ange", Approved),
+        ("", Approved),
+    ];
+    for (content, expected) in table {
+        assert_eq!(moderate(content), expected, "moderate({content:?})");
+    }
+}
+// ANCHOR_END: rule_table
+
+/// A publisher that records what it is given, or fails while `down` is set.
+#[derive(Default)]
+struct FakePublisher {
+    published: Mutex<Vec<Event>>,
+    down: AtomicBool,
+}
+
+impl Publisher for FakePublisher {
+    fn publish<'a>(&'a self, event: &'a Event) -> PublishFuture<'a> {
+        Box::pin(async move {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(PublishError::Unreachable("the fake bus is down".into()));
+            }
+            self.published.lock().unwrap().push(event.clone());
+            Ok(())
+        })
+    }
+}
+
+impl FakePublisher {
+    fn published_json(&self) -> Vec<Value> {
+        let published = self.published.lock().unwrap();
+        published.iter().map(|event| serde_json::from_str(&event.to_json()).unwrap()).collect()
+    }
+}
+
+async fn start_with(publisher: Arc<dyn Publisher>) -> Server {
+    Server::start("127.0.0.1:0".parse().unwrap(), moderation::app(publisher)).await.unwrap()
+}
+
+async fn send_event(base: &str, event: &Value) -> (u16, Value) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let response = client.post(format!("{base}/events")).json(event).send().await.expect("moderation should answer");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn comment_created(id: &str, content: &str) -> Value {
+    json!({"type": "CommentCreated", "data": {"id": id, "content": content, "postId": "p1", "status": "pending"}, "seq": 3})
+}
+
+fn comment_moderated(id: &str, content: &str, status: &str) -> Value {
+    json!({"type": "CommentModerated", "data": {"id": id, "postId": "p1", "status": status, "content": content}})
+}
+
+#[tokio::test]
+async fn each_new_comment_gets_a_decision_published_before_the_200() {
+    let publisher = Arc::new(FakePublisher::default());
+    let server = start_with(publisher.clone()).await;
+
+    for (id, content) in [("c1", "what a lovely post"), ("c2", "I prefer Orange.")] {
+        let (status, body) = send_event(&server.url(), &comment_created(id, content)).await;
+        assert_eq!((status, &body), (200, &json!({"status": "OK"})), "CommentCreated {id}");
+    }
+
+    // Published before the answer, so it is there as soon as we have the 200.
+    assert_eq!(
+        publisher.published_json(),
+        vec![
+            comment_moderated("c1", "what a lovely post", "approved"),
+            comment_moderated("c2", "I prefer Orange.", "rejected"),
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_bus_is_down_it_answers_503_and_the_redelivery_is_not_lost() {
+    let publisher = Arc::new(FakePublisher::default());
+    publisher.down.store(true, Ordering::SeqCst);
+    let server = start_with(publisher.clone()).await;
+    let event = comment_created("c1", "orange you glad");
+
+    let (status, body) = send_event(&server.url(), &event).await;
+    assert_eq!(status, 503, "publishing failed, so the bus must be told to retry; got {status} {body}");
+    assert!(body["error"].is_string(), "the 503 is a JSON error: {body}");
+    assert!(publisher.published_json().is_empty());
+
+    // The bus comes back and delivers the same event again.
+    publisher.down.store(false, Ordering::SeqCst);
+    let (status, _) = send_event(&server.url(), &event).await;
+    assert_eq!(status, 200);
+    assert_eq!(publisher.published_json(), vec![comment_moderated("c1", "orange you glad", "rejected")]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_publishes_the_same_decision_again() {
+    let publisher = Arc::new(FakePublisher::default());
+    let server = start_with(publisher.clone()).await;
+    let event = comment_created("c1", "hello");
+
+    send_event(&server.url(), &event).await;
+    send_event(&server.url(), &event).await;
+
+    // Harmless: the rule is pure, so both decisions agree, and comments
+    // applies a decision it already has as a no-op.
+    let decision = comment_moderated("c1", "hello", "approved");
+    assert_eq!(publisher.published_json(), vec![decision.clone(), decision]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn other_events_are_ignored_and_bad_ones_refused() {
+    let publisher = Arc::new(FakePublisher::default());
+    let server = start_with(publisher.clone()).await;
+
+    let ignored = [
+        json!({"type": "PostCreated", "data": {"id": "p1", "title": "orange"}}),
+        comment_moderated("c1", "x", "approved"),
+        json!({"type": "CommentUpdated", "data": {"id": "c1", "status": "approved", "postId": "p1", "content": "x"}}),
+        json!({"type": "PostDeleted", "data": {"id": "p1"}}),
+        json!({"type": "SomethingNew"}),
+    ];
+    for event in ignored {
+        assert_eq!(send_event(&server.url(), &event).await, (200, json!({"status": "ignored"})), "{event}");
+    }
+    let refused = [
+        (json!({"data": {}}), 422),
+        (json!({"type": "CommentCreated", "data": {"id": "c1"}}), 422),
+    ];
+    for (event, expected) in refused {
+        let (status, body) = send_event(&server.url(), &event).await;
+        assert_eq!(status, expected, "{event} should be refused with {expected}, got {body}");
+        assert!(body["error"].is_string(), "{event}: a JSON error, got {body}");
+    }
+    assert!(publisher.published_json().is_empty(), "none of these may publish anything");
+    server.stop().await;
+}
+
+/// A stand-in for the event bus: records every event it is sent.
+async fn fake_bus(addr: SocketAddr) -> (Server, mpsc::UnboundedReceiver<Value>) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let app = Router::new().route(
+        "/events",
+        post(move |Json(event): Json<Value>| {
+            let sender = sender.clone();
+            async move {
+                let _ = sender.send(event);
+                Json(json!({"status": "OK"}))
+            }
+        }),
+    );
+    (Server::start(addr, app).await.unwrap(), receiver)
+}
+
+#[tokio::test]
+async fn the_real_service_publishes_to_the_bus_over_http_and_retries_are_answered_once_it_is_back() {
+    // Find a free port for the bus, but do not listen on it yet: the bus is "down".
+    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let server = moderation::start(moderation::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        event_bus_url: format!("http://{bus_addr}"),
+    })
+    .await
+    .expect("the moderation service should start");
+    let event = comment_created("c7", "Oranges are fine");
+
+    let (status, body) = send_event(&server.url(), &event).await;
+    assert_eq!(status, 503, "with the bus down the event must be refused for now, got {status} {body}");
+
+    let (bus, mut events) = fake_bus(bus_addr).await;
+    let (status, body) = send_event(&server.url(), &event).await;
+    assert_eq!(status, 200, "the redelivery should succeed now, got {body}");
+    let published = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the bus should receive a CommentModerated within 10 s")
+        .unwrap();
+    assert_eq!(published, comment_moderated("c7", "Oranges are fine", "approved"));
+    server.stop().await;
+    bus.stop().await;
+}
