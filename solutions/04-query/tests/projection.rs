@@ -115,8 +115,8 @@ fn a_replayed_comment_created_does_not_undo_moderation() {
     let mut model = model_from(&a_short_history());
     apply(&mut model, &comment_created("c1", "p1", "nice"));
     assert_eq!(
-        model.post("p1").unwrap().comments[0],
-        comment("c1", "nice", CommentStatus::Approved),
+        model.post("p1").unwrap().comments,
+        [comment("c1", "nice", CommentStatus::Approved), comment("c2", "orange", CommentStatus::Rejected)],
         "an existing comment is not reset to pending, nor added twice"
     );
 }
