@@ -64,7 +64,11 @@ pub fn next_retry(previous: Duration) -> Duration {
 // ANCHOR: deliver
 /// One attempt: `POST {events_url}` with the event (and its seq). Only a 2xx
 /// answer means the subscriber has taken the event.
-pub async fn deliver(client: &reqwest::Client, events_url: &str, event: &StoredEvent) -> Result<(), DeliveryError> {
+pub async fn deliver(
+    client: &reqwest::Client,
+    events_url: &str,
+    event: &StoredEvent,
+) -> Result<(), DeliveryError> {
     let response = client.post(events_url).json(event).send().await?;
     if response.status().is_success() {
         Ok(())
@@ -197,14 +201,18 @@ impl Delivery {
     /// The cursor on disk, retried while the database is unavailable.
     async fn load_cursor(&mut self) -> Result<u64, Stopping> {
         let subscriber = self.subscriber.clone();
-        self.with_db_retrying("read the cursor", move |conn| log::load_cursor(conn, &subscriber))
-            .await
+        self.with_db_retrying("read the cursor", move |conn| {
+            log::load_cursor(conn, &subscriber)
+        })
+        .await
     }
 
     async fn read_page(&mut self) -> Result<Vec<StoredEvent>, Stopping> {
         let after = self.delivered;
-        self.with_db_retrying("read the log", move |conn| log::read_page(conn, after, PAGE))
-            .await
+        self.with_db_retrying("read the log", move |conn| {
+            log::read_page(conn, after, PAGE)
+        })
+        .await
     }
 
     /// Writes the cursor if it moved since the last save. A failure only
@@ -214,9 +222,15 @@ impl Delivery {
             return;
         }
         let (subscriber, delivered) = (self.subscriber.clone(), self.delivered);
-        match with_db(&self.db, move |conn| log::save_cursor(conn, &subscriber, delivered)).await {
+        match with_db(&self.db, move |conn| {
+            log::save_cursor(conn, &subscriber, delivered)
+        })
+        .await
+        {
             Ok(()) => self.saved = delivered,
-            Err(error) => tracing::error!(subscriber = %self.subscriber, %error, "could not save the cursor"),
+            Err(error) => {
+                tracing::error!(subscriber = %self.subscriber, %error, "could not save the cursor")
+            }
         }
     }
 
@@ -231,7 +245,9 @@ impl Delivery {
             let attempt = work.clone();
             match with_db(&self.db, move |conn| attempt(conn)).await {
                 Ok(value) => return Ok(value),
-                Err(error) => tracing::error!(subscriber = %self.subscriber, %error, "could not {what}; retrying"),
+                Err(error) => {
+                    tracing::error!(subscriber = %self.subscriber, %error, "could not {what}; retrying")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
@@ -249,7 +265,9 @@ async fn with_db<T: Send + 'static>(
 ) -> rusqlite::Result<T> {
     let db = db.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = db.lock().expect("a panic never happens while the lock is held");
+        let conn = db
+            .lock()
+            .expect("a panic never happens while the lock is held");
         work(&conn)
     })
     .await

@@ -41,12 +41,17 @@ impl From<rusqlite::Error> for BusError {
 impl IntoResponse for BusError {
     fn into_response(self) -> Response {
         match &self {
-            BusError::InvalidType(_) => error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string()),
+            BusError::InvalidType(_) => {
+                error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
+            }
             BusError::BadQuery(_) => error_response(StatusCode::BAD_REQUEST, self.to_string()),
             BusError::Stopping => error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string()),
             BusError::Storage(error) => {
                 tracing::error!(%error, "storage failed");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "the event log failed; nothing was stored")
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the event log failed; nothing was stored",
+                )
             }
         }
     }

@@ -46,11 +46,20 @@ mod tests {
 
     #[test]
     fn any_named_type_is_fine_but_blank_or_huge_is_not() {
-        assert_eq!(EventType::parse("PostCreated").unwrap().as_str(), "PostCreated");
-        assert_eq!(EventType::parse("SomethingNew").unwrap().as_str(), "SomethingNew");
+        assert_eq!(
+            EventType::parse("PostCreated").unwrap().as_str(),
+            "PostCreated"
+        );
+        assert_eq!(
+            EventType::parse("SomethingNew").unwrap().as_str(),
+            "SomethingNew"
+        );
         assert_eq!(EventType::parse(""), Err(EventTypeError::Empty));
         assert_eq!(EventType::parse("  "), Err(EventTypeError::Empty));
         let huge = "x".repeat(MAX_TYPE_CHARS + 1);
-        assert!(matches!(EventType::parse(&huge), Err(EventTypeError::TooLong { .. })));
+        assert!(matches!(
+            EventType::parse(&huge),
+            Err(EventTypeError::TooLong { .. })
+        ));
     }
 }

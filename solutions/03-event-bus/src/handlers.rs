@@ -46,7 +46,13 @@ pub async fn publish_event(
     // Check before storing: bad input must change nothing. A `seq` sent to
     // us (by another bus) is ignored; the log numbers its own events.
     let kind = EventType::parse(&envelope.kind)?;
-    let seq = bus.appender.append(NewEvent { kind, data: envelope.data }).await?;
+    let seq = bus
+        .appender
+        .append(NewEvent {
+            kind,
+            data: envelope.data,
+        })
+        .await?;
     Ok(Json(Accepted { status: "OK", seq }))
 }
 // ANCHOR_END: publish_event
@@ -69,7 +75,10 @@ pub async fn list_events(
     paging: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<Vec<StoredEvent>>, BusError> {
     let Query(paging) = paging.map_err(|rejection| {
-        BusError::BadQuery(format!("`after` and `limit` must be whole numbers of 0 or more: {}", rejection.body_text()))
+        BusError::BadQuery(format!(
+            "`after` and `limit` must be whole numbers of 0 or more: {}",
+            rejection.body_text()
+        ))
     })?;
     let after = paging.after.unwrap_or(0);
     let limit = match paging.limit {
@@ -79,7 +88,9 @@ pub async fn list_events(
     };
     let reader = bus.reader.clone();
     let events = tokio::task::spawn_blocking(move || {
-        let conn = reader.lock().expect("a panic never happens while the lock is held");
+        let conn = reader
+            .lock()
+            .expect("a panic never happens while the lock is held");
         log::read_page(&conn, after, limit)
     })
     .await

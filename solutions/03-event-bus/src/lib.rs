@@ -92,7 +92,10 @@ pub fn parse_subscribers(list: &str) -> Vec<String> {
 /// The bus's routes.
 pub fn app(state: BusState) -> Router {
     let routes = Router::new()
-        .route("/events", get(handlers::list_events).post(handlers::publish_event))
+        .route(
+            "/events",
+            get(handlers::list_events).post(handlers::publish_event),
+        )
         .with_state(state);
     with_common_layers(routes, Readiness::ready())
 }

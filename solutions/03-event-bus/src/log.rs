@@ -99,7 +99,11 @@ pub fn append_batch(conn: &mut Connection, events: &[NewEvent]) -> rusqlite::Res
 
 // ANCHOR: read_page
 /// Up to `limit` events with `seq > after`, oldest first.
-pub fn read_page(conn: &Connection, after: u64, limit: usize) -> rusqlite::Result<Vec<StoredEvent>> {
+pub fn read_page(
+    conn: &Connection,
+    after: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut select =
         conn.prepare("SELECT seq, type, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -162,7 +166,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = open(&dir.path().join("bus.db")).unwrap();
         assert_eq!(last_seq(&conn).unwrap(), 0);
-        assert_eq!(append_batch(&mut conn, &[event("A", 1), event("B", 2)]).unwrap(), vec![1, 2]);
+        assert_eq!(
+            append_batch(&mut conn, &[event("A", 1), event("B", 2)]).unwrap(),
+            vec![1, 2]
+        );
         assert_eq!(append_batch(&mut conn, &[event("C", 3)]).unwrap(), vec![3]);
         assert_eq!(last_seq(&conn).unwrap(), 3);
 

@@ -79,7 +79,11 @@ pub fn spawn_writer(conn: Connection, head: watch::Sender<u64>) -> (Appender, Jo
 }
 
 // ANCHOR: run_writer
-fn run_writer(mut conn: Connection, mut waiting: mpsc::Receiver<Pending>, head: watch::Sender<u64>) {
+fn run_writer(
+    mut conn: Connection,
+    mut waiting: mpsc::Receiver<Pending>,
+    head: watch::Sender<u64>,
+) {
     // Sleep until at least one event waits (no polling, no timer) ...
     while let Some(first) = waiting.blocking_recv() {
         // ... then take everything else already waiting, without waiting more.
@@ -90,8 +94,10 @@ fn run_writer(mut conn: Connection, mut waiting: mpsc::Receiver<Pending>, head: 
                 Err(_) => break,
             }
         }
-        let (events, answers): (Vec<NewEvent>, Vec<_>) =
-            batch.into_iter().map(|pending| (pending.event, pending.stored)).unzip();
+        let (events, answers): (Vec<NewEvent>, Vec<_>) = batch
+            .into_iter()
+            .map(|pending| (pending.event, pending.stored))
+            .unzip();
         match log::append_batch(&mut conn, &events) {
             Ok(seqs) => {
                 if let Some(&newest) = seqs.last() {

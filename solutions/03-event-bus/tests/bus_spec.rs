@@ -15,12 +15,30 @@ async fn published_events_get_increasing_seqs_and_are_read_back_oldest_first() {
     let bus = start_bus(data.path(), &[]).await;
     let client = reqwest::Client::new();
 
-    assert!(list(&client, &bus.url(), "").await.is_empty(), "a new bus has no events");
+    assert!(
+        list(&client, &bus.url(), "").await.is_empty(),
+        "a new bus has no events"
+    );
 
-    let first = publish(&client, &bus.url(), "PostCreated", json!({"id": "p1", "title": "Hello"})).await;
+    let first = publish(
+        &client,
+        &bus.url(),
+        "PostCreated",
+        json!({"id": "p1", "title": "Hello"}),
+    )
+    .await;
     let second = publish(&client, &bus.url(), "SomethingNew", json!([1, 2, 3])).await;
-    let third = publish(&client, &bus.url(), "CommentCreated", json!("any JSON will do")).await;
-    assert!(first < second && second < third, "seqs must increase: {first}, {second}, {third}");
+    let third = publish(
+        &client,
+        &bus.url(),
+        "CommentCreated",
+        json!("any JSON will do"),
+    )
+    .await;
+    assert!(
+        first < second && second < third,
+        "seqs must increase: {first}, {second}, {third}"
+    );
 
     let events = list(&client, &bus.url(), "").await;
     assert_eq!(
@@ -44,10 +62,17 @@ async fn extra_fields_are_ignored_and_a_foreign_seq_is_replaced() {
     let body = json!({"type": "PostCreated", "data": {"id": "p1"}, "seq": 999, "at": "noon"});
     let (status, answer) = send(client.post(format!("{}/events", bus.url())).json(&body)).await;
     assert_eq!(status, 200, "extra fields must not be refused: {answer}");
-    assert_eq!(answer, json!({"status": "OK", "seq": 1}), "the bus numbers events itself");
+    assert_eq!(
+        answer,
+        json!({"status": "OK", "seq": 1}),
+        "the bus numbers events itself"
+    );
 
     let events = list(&client, &bus.url(), "").await;
-    assert_eq!(events, vec![json!({"type": "PostCreated", "data": {"id": "p1"}, "seq": 1})]);
+    assert_eq!(
+        events,
+        vec![json!({"type": "PostCreated", "data": {"id": "p1"}, "seq": 1})]
+    );
     bus.stop().await;
 }
 
@@ -61,16 +86,42 @@ async fn after_and_limit_page_through_the_log() {
     }
 
     let url = bus.url();
-    assert_eq!(seqs_of(&list(&client, &url, "?limit=10").await), (1..=10).collect::<Vec<_>>());
-    assert_eq!(seqs_of(&list(&client, &url, "?after=10&limit=10").await), (11..=20).collect::<Vec<_>>());
-    assert_eq!(seqs_of(&list(&client, &url, "?after=20&limit=10").await), (21..=25).collect::<Vec<_>>());
-    assert!(list(&client, &url, "?after=25&limit=10").await.is_empty(), "nothing after the newest event");
-    assert!(list(&client, &url, "?after=1000").await.is_empty(), "`after` beyond the end is an empty page, not an error");
-    assert_eq!(seqs_of(&list(&client, &url, "?after=22").await), vec![23, 24, 25], "without `limit`, everything after `after`");
-    assert_eq!(list(&client, &url, "").await.len(), 25, "without parameters, the whole log");
+    assert_eq!(
+        seqs_of(&list(&client, &url, "?limit=10").await),
+        (1..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs_of(&list(&client, &url, "?after=10&limit=10").await),
+        (11..=20).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs_of(&list(&client, &url, "?after=20&limit=10").await),
+        (21..=25).collect::<Vec<_>>()
+    );
+    assert!(
+        list(&client, &url, "?after=25&limit=10").await.is_empty(),
+        "nothing after the newest event"
+    );
+    assert!(
+        list(&client, &url, "?after=1000").await.is_empty(),
+        "`after` beyond the end is an empty page, not an error"
+    );
+    assert_eq!(
+        seqs_of(&list(&client, &url, "?after=22").await),
+        vec![23, 24, 25],
+        "without `limit`, everything after `after`"
+    );
+    assert_eq!(
+        list(&client, &url, "").await.len(),
+        25,
+        "without parameters, the whole log"
+    );
 
     let page = list(&client, &url, "?after=4&limit=1").await;
-    assert_eq!(page, vec![json!({"type": "Counted", "data": {"n": 5}, "seq": 5})]);
+    assert_eq!(
+        page,
+        vec![json!({"type": "Counted", "data": {"n": 5}, "seq": 5})]
+    );
     bus.stop().await;
 }
 
@@ -90,7 +141,10 @@ async fn concurrent_publishers_each_get_their_own_seq_and_limit_is_capped_at_100
         tasks.push(tokio::spawn(async move {
             let mut seqs = Vec::new();
             for n in (publisher..EVENTS).step_by(PUBLISHERS as usize) {
-                seqs.push((n, publish(&client, &url, "Counted", json!({ "n": n })).await));
+                seqs.push((
+                    n,
+                    publish(&client, &url, "Counted", json!({ "n": n })).await,
+                ));
             }
             seqs
         }));
@@ -101,14 +155,21 @@ async fn concurrent_publishers_each_get_their_own_seq_and_limit_is_capped_at_100
     }
     let mut seqs: Vec<u64> = acknowledged.iter().map(|(_, seq)| *seq).collect();
     seqs.sort();
-    assert_eq!(seqs, (1..=EVENTS).collect::<Vec<_>>(), "each event gets its own seq, with no gaps");
+    assert_eq!(
+        seqs,
+        (1..=EVENTS).collect::<Vec<_>>(),
+        "each event gets its own seq, with no gaps"
+    );
 
     let page = list(&client, &bus.url(), "?limit=5000").await;
     assert_eq!(page.len(), 1000, "`limit` is capped at 1000");
     let all = list(&client, &bus.url(), "").await;
     for (n, seq) in acknowledged {
         let stored = &all[seq as usize - 1];
-        assert_eq!(stored["data"]["n"], n, "event {n} was acknowledged as seq {seq}, but seq {seq} holds {stored}");
+        assert_eq!(
+            stored["data"]["n"], n,
+            "event {n} was acknowledged as seq {seq}, but seq {seq} holds {stored}"
+        );
     }
     bus.stop().await;
 }
@@ -123,24 +184,80 @@ async fn bad_events_are_refused_with_a_json_4xx_and_nothing_is_stored() {
     let one_mib = format!(r#"{{"type":"Big","data":"{}"}}"#, "x".repeat(1024 * 1024));
     let long_type = "T".repeat(event_bus::event_type::MAX_TYPE_CHARS + 1);
     let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
-        ("a body that is not JSON", client.post(&url).header("content-type", "application/json").body("{type:"), 400),
-        ("a wrong content type", client.post(&url).header("content-type", "text/plain").body(r#"{"type":"A","data":1}"#), 415),
-        ("no type", client.post(&url).json(&json!({"data": {"id": "1"}})), 422),
-        ("an empty type", client.post(&url).json(&json!({"type": "", "data": {}})), 422),
-        ("a blank type", client.post(&url).json(&json!({"type": "   ", "data": {}})), 422),
-        ("a type that is not text", client.post(&url).json(&json!({"type": 7, "data": {}})), 422),
-        ("an absurdly long type", client.post(&url).json(&json!({"type": long_type, "data": {}})), 422),
-        ("a JSON list instead of an object", client.post(&url).json(&json!([{"type": "A"}])), 422),
-        ("a 1 MiB body", client.post(&url).header("content-type", "application/json").body(one_mib), 413),
+        (
+            "a body that is not JSON",
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{type:"),
+            400,
+        ),
+        (
+            "a wrong content type",
+            client
+                .post(&url)
+                .header("content-type", "text/plain")
+                .body(r#"{"type":"A","data":1}"#),
+            415,
+        ),
+        (
+            "no type",
+            client.post(&url).json(&json!({"data": {"id": "1"}})),
+            422,
+        ),
+        (
+            "an empty type",
+            client.post(&url).json(&json!({"type": "", "data": {}})),
+            422,
+        ),
+        (
+            "a blank type",
+            client.post(&url).json(&json!({"type": "   ", "data": {}})),
+            422,
+        ),
+        (
+            "a type that is not text",
+            client.post(&url).json(&json!({"type": 7, "data": {}})),
+            422,
+        ),
+        (
+            "an absurdly long type",
+            client
+                .post(&url)
+                .json(&json!({"type": long_type, "data": {}})),
+            422,
+        ),
+        (
+            "a JSON list instead of an object",
+            client.post(&url).json(&json!([{"type": "A"}])),
+            422,
+        ),
+        (
+            "a 1 MiB body",
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(one_mib),
+            413,
+        ),
     ];
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
-        assert_eq!(status, expected, "POST /events with {what} should answer {expected}, got {status} {body}");
+        assert_eq!(
+            status, expected,
+            "POST /events with {what} should answer {expected}, got {status} {body}"
+        );
         let message = body["error"].as_str().unwrap_or_default();
-        assert!(!message.is_empty(), "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}");
+        assert!(
+            !message.is_empty(),
+            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
+        );
     }
 
-    assert!(list(&client, &bus.url(), "").await.is_empty(), "refused events must not be stored");
+    assert!(
+        list(&client, &bus.url(), "").await.is_empty(),
+        "refused events must not be stored"
+    );
     // And the numbering did not move: the next good event is seq 1.
     assert_eq!(publish(&client, &bus.url(), "A", json!(null)).await, 1);
     bus.stop().await;
@@ -153,12 +270,30 @@ async fn bad_paging_parameters_are_a_json_400() {
     let client = reqwest::Client::new();
     publish(&client, &bus.url(), "A", json!({})).await;
 
-    for query in ["?after=abc", "?after=-1", "?after=1.5", "?limit=ten", "?limit=-3", "?limit=0", "?after=99999999999999999999999"] {
+    for query in [
+        "?after=abc",
+        "?after=-1",
+        "?after=1.5",
+        "?limit=ten",
+        "?limit=-3",
+        "?limit=0",
+        "?after=99999999999999999999999",
+    ] {
         let (status, body) = send(client.get(format!("{}/events{query}", bus.url()))).await;
-        assert_eq!(status, 400, "GET /events{query} should answer 400, got {status} {body}");
-        assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "GET /events{query}: the error must be JSON, got {body}");
+        assert_eq!(
+            status, 400,
+            "GET /events{query} should answer 400, got {status} {body}"
+        );
+        assert!(
+            body["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "GET /events{query}: the error must be JSON, got {body}"
+        );
     }
-    assert_eq!(list(&client, &bus.url(), "").await.len(), 1, "bad queries change nothing");
+    assert_eq!(
+        list(&client, &bus.url(), "").await.len(),
+        1,
+        "bad queries change nothing"
+    );
     bus.stop().await;
 }
 
@@ -169,7 +304,10 @@ async fn health_and_readiness_answer() {
     let client = reqwest::Client::new();
     for probe in ["/healthz", "/readyz"] {
         let (status, body) = send(client.get(format!("{}{probe}", bus.url()))).await;
-        assert_eq!(status, 200, "{probe} should answer 200, got {status} {body}");
+        assert_eq!(
+            status, 200,
+            "{probe} should answer 200, got {status} {body}"
+        );
     }
     bus.stop().await;
 }
@@ -177,7 +315,10 @@ async fn health_and_readiness_answer() {
 #[tokio::test]
 async fn every_subscriber_gets_every_event_once_in_order_with_its_seq() {
     let data = tempfile::tempdir().unwrap();
-    let (one, two) = (FakeSubscriber::start(true).await, FakeSubscriber::start(true).await);
+    let (one, two) = (
+        FakeSubscriber::start(true).await,
+        FakeSubscriber::start(true).await,
+    );
     let bus = start_bus(data.path(), &[one.url(), two.url()]).await;
     let client = reqwest::Client::new();
 
@@ -212,7 +353,10 @@ async fn a_subscriber_that_is_down_or_failing_does_not_block_the_others() {
     }
     healthy.wait_for_all("the healthy subscriber", 20).await;
     assert_in_order("the healthy subscriber", &healthy.received_seqs(), 20);
-    assert!(failing.received().is_empty(), "a subscriber answering 503 has not accepted anything");
+    assert!(
+        failing.received().is_empty(),
+        "a subscriber answering 503 has not accepted anything"
+    );
 
     // The failing one recovers: it gets everything, still in order.
     failing.set_healthy(true);
@@ -276,7 +420,11 @@ async fn events_survive_a_restart_and_numbering_goes_on() {
     bus.stop().await;
 
     let bus = start_bus(data.path(), &[]).await;
-    assert_eq!(list(&client, &bus.url(), "").await, before, "a restarted bus still has every event");
+    assert_eq!(
+        list(&client, &bus.url(), "").await,
+        before,
+        "a restarted bus still has every event"
+    );
     let next = publish(&client, &bus.url(), "Durable", json!({ "n": 6 })).await;
     assert_eq!(next, 6, "seqs continue after a restart, never reused");
     bus.stop().await;
@@ -298,12 +446,19 @@ async fn a_cursor_survives_a_restart() {
 
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
     publish(&client, &bus.url(), "Counted", json!({ "n": 51 })).await;
-    wait_until("the subscriber has received seq 51 after the restart", || {
-        let seqs = subscriber.received_seqs();
-        async move { seqs.contains(&51) }
-    })
+    wait_until(
+        "the subscriber has received seq 51 after the restart",
+        || {
+            let seqs = subscriber.received_seqs();
+            async move { seqs.contains(&51) }
+        },
+    )
     .await;
-    let resent: Vec<u64> = subscriber.received_seqs().into_iter().filter(|&seq| seq <= 50).collect();
+    let resent: Vec<u64> = subscriber
+        .received_seqs()
+        .into_iter()
+        .filter(|&seq| seq <= 50)
+        .collect();
     assert!(
         resent.len() <= 5,
         "after a restart the bus must resume from the subscriber's cursor, not resend the history; it resent {resent:?}"

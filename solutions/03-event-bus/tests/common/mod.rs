@@ -26,7 +26,9 @@ pub async fn start_bus(data_dir: &Path, subscribers: &[String]) -> Server {
         data_dir: data_dir.to_path_buf(),
         subscribers: subscribers.to_vec(),
     };
-    event_bus::start(config).await.expect("the event bus should start")
+    event_bus::start(config)
+        .await
+        .expect("the event bus should start")
 }
 
 /// Sends a request and returns the status and the JSON body (or the text
@@ -41,23 +43,45 @@ pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
 
 /// Publishes one event and returns the seq the bus gave it.
 pub async fn publish(client: &reqwest::Client, bus: &str, kind: &str, data: Value) -> u64 {
-    let (status, body) = send(client.post(format!("{bus}/events")).json(&json!({"type": kind, "data": data}))).await;
-    assert_eq!(status, 200, "POST /events with a valid event should answer 200, got {status} {body}");
-    assert_eq!(body["status"], "OK", "the answer must carry `\"status\": \"OK\"` like the Node.js bus: {body}");
-    body["seq"].as_u64().unwrap_or_else(|| panic!("the answer must carry a numeric `seq`: {body}"))
+    let (status, body) = send(
+        client
+            .post(format!("{bus}/events"))
+            .json(&json!({"type": kind, "data": data})),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "POST /events with a valid event should answer 200, got {status} {body}"
+    );
+    assert_eq!(
+        body["status"], "OK",
+        "the answer must carry `\"status\": \"OK\"` like the Node.js bus: {body}"
+    );
+    body["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the answer must carry a numeric `seq`: {body}"))
 }
 
 /// `GET {bus}/events{query}`, which must answer 200 with a list.
 pub async fn list(client: &reqwest::Client, bus: &str, query: &str) -> Vec<Value> {
     let (status, body) = send(client.get(format!("{bus}/events{query}"))).await;
-    assert_eq!(status, 200, "GET /events{query} should answer 200, got {status} {body}");
-    body.as_array().unwrap_or_else(|| panic!("GET /events{query} should answer a JSON list, got {body}")).clone()
+    assert_eq!(
+        status, 200,
+        "GET /events{query} should answer 200, got {status} {body}"
+    );
+    body.as_array()
+        .unwrap_or_else(|| panic!("GET /events{query} should answer a JSON list, got {body}"))
+        .clone()
 }
 
 pub fn seqs_of(events: &[Value]) -> Vec<u64> {
     events
         .iter()
-        .map(|event| event["seq"].as_u64().unwrap_or_else(|| panic!("every event must carry a numeric `seq`: {event}")))
+        .map(|event| {
+            event["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("every event must carry a numeric `seq`: {event}"))
+        })
         .collect()
 }
 
@@ -69,7 +93,10 @@ where
 {
     let deadline = Instant::now() + PATIENCE;
     while !check().await {
-        assert!(Instant::now() < deadline, "gave up after {PATIENCE:?} waiting until {what}");
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {PATIENCE:?} waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -95,9 +122,15 @@ struct FakeState {
     healthy: Arc<AtomicBool>,
 }
 
-async fn receive(State(state): State<FakeState>, Json(event): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn receive(
+    State(state): State<FakeState>,
+    Json(event): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     if !state.healthy.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "not now"})));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "not now"})),
+        );
     }
     state.received.lock().unwrap().push(event);
     (StatusCode::OK, Json(json!({"status": "OK"})))
@@ -114,7 +147,9 @@ impl FakeSubscriber {
             received: Arc::default(),
             healthy: Arc::new(AtomicBool::new(healthy)),
         };
-        let router = Router::new().route("/events", post(receive)).with_state(state.clone());
+        let router = Router::new()
+            .route("/events", post(receive))
+            .with_state(state.clone());
         let mut tries = 0;
         let server = loop {
             match Server::start(addr, router.clone()).await {
@@ -157,10 +192,13 @@ impl FakeSubscriber {
 
     /// Waits until every seq in `1..=last` has arrived at least once.
     pub async fn wait_for_all(&self, name: &str, last: u64) {
-        wait_until(&format!("{name} has received every event up to seq {last}"), || {
-            let seqs = self.received_seqs();
-            async move { (1..=last).all(|seq| seqs.contains(&seq)) }
-        })
+        wait_until(
+            &format!("{name} has received every event up to seq {last}"),
+            || {
+                let seqs = self.received_seqs();
+                async move { (1..=last).all(|seq| seqs.contains(&seq)) }
+            },
+        )
         .await;
     }
 
@@ -173,5 +211,9 @@ impl FakeSubscriber {
 /// event exactly once, oldest first.
 pub fn assert_in_order(name: &str, seqs: &[u64], last: u64) {
     let expected: Vec<u64> = (1..=last).collect();
-    assert_eq!(seqs, expected.as_slice(), "{name} must receive every event once, in order of seq");
+    assert_eq!(
+        seqs,
+        expected.as_slice(),
+        "{name} must receive every event once, in order of seq"
+    );
 }
