@@ -1,0 +1,10 @@
+//! Runs the client service alone: `cargo run -p client`, then open
+//! http://localhost:3000 (posts, comments and query must be running too).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    blog_runtime::init_tracing();
+    let server = client::start(client::Config::from_env()).await?;
+    server.run_until_signal().await;
+    Ok(())
+}
