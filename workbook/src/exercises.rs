@@ -22,6 +22,8 @@ pub struct Exercise {
     pub book_page: PathBuf,
     /// What the exercise needs besides Rust ("docker", "kubernetes").
     pub needs: Vec<String>,
+    /// The blog service the exercise builds, if it is one (`posts`).
+    pub service: Option<String>,
 }
 
 impl Exercise {
@@ -78,6 +80,8 @@ struct WorkbookMetadata {
     book: String,
     #[serde(default)]
     needs: Vec<String>,
+    #[serde(default)]
+    service: Option<String>,
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest> {
@@ -113,6 +117,7 @@ pub fn discover(root: &Path) -> Result<Vec<Exercise>> {
             solution_package,
             book_page: root.join(meta.book),
             needs: meta.needs,
+            service: meta.service,
         });
     }
     found.sort_by(|a, b| (a.chapter, a.slug()).cmp(&(b.chapter, b.slug())));

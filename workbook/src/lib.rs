@@ -6,10 +6,12 @@
 //! - [`testrun`]: runs an exercise's tests with cargo and reads the outcome.
 //! - [`book`]: builds the mdBook in-process and serves it on localhost.
 //! - [`hints`]: reads an exercise's hints, one step at a time.
+//! - [`system`]: runs the blog (`up`), with the learner's own services where they pass.
 
 pub mod book;
 pub mod exercises;
 pub mod hints;
+pub mod system;
 pub mod testrun;
 
 use std::path::PathBuf;

@@ -3,6 +3,7 @@
 //! - `serve`: build the book and read it in the browser.
 //! - `status`: which exercises are done.
 //! - `hint <exercise>`: the next hint, one step at a time.
+//! - `up [--mine]`: run the blog, with your own services where they pass.
 
 use std::io::Write;
 use std::path::Path;
@@ -38,6 +39,15 @@ enum Command {
     },
     /// List the exercises with their chapter and book page.
     List,
+    /// Run the whole blog: six services as separate processes, until Ctrl-C.
+    Up {
+        /// Run your own services where their exercise passes, the reference ones elsewhere.
+        #[arg(long)]
+        mine: bool,
+        /// Where the services keep their data.
+        #[arg(long, default_value = "data")]
+        data_dir: std::path::PathBuf,
+    },
 }
 
 fn main() {
@@ -56,6 +66,10 @@ fn run(cli: Cli) -> Result<()> {
             runtime.block_on(workbook::book::serve(&root, ([127, 0, 0, 1], port).into()))
         }
         Command::Status => status(&root),
+        Command::Up { mine, data_dir } => {
+            let data_dir = if data_dir.is_absolute() { data_dir } else { root.join(data_dir) };
+            tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
+        }
         Command::Hint { exercise, all } => hint(&root, &exercise, all),
         Command::List => {
             for exercise in exercises::discover(&root)? {

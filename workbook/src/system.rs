@@ -1,0 +1,101 @@
+//! `cargo workbook up`: run the blog, with your own services where they pass.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use blog::launcher::{Logs, Plan, Program};
+
+use crate::exercises;
+use crate::testrun;
+
+/// Where cargo puts binaries.
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
+/// A service the learner has written, and whether it is used.
+#[derive(Debug)]
+pub struct Choice {
+    pub service: String,
+    pub package: String,
+    pub slug: String,
+    /// Its tests pass, so it runs in place of the reference service.
+    pub used: bool,
+}
+
+/// Decides, for each exercise that is a service, whether the learner's
+/// version runs: only when its tests pass (a half-written service would
+/// only make the whole system look broken).
+pub fn choose_mine(root: &Path) -> Result<Vec<Choice>> {
+    let mut choices = Vec::new();
+    for exercise in exercises::discover(root)? {
+        let Some(service) = exercise.service.clone() else { continue };
+        println!("Checking your {service} service: cargo test -p {} ...", exercise.package);
+        let (outcome, _) = testrun::run(root, &exercise.package)?;
+        choices.push(Choice { service, slug: exercise.slug(), package: exercise.package, used: outcome.is_pass() });
+    }
+    Ok(choices)
+}
+
+/// The plan for `up`: the reference `blog` binary, with the learner's
+/// binaries swapped in for the chosen services.
+pub fn plan(root: &Path, data_dir: PathBuf, choices: &[Choice]) -> Plan {
+    let bin = target_dir(root).join("debug");
+    let mut plan = Plan::reference(&bin.join("blog"), data_dir, Logs::Prefixed);
+    for choice in choices.iter().filter(|c| c.used) {
+        plan.programs.insert(
+            choice.service.clone(),
+            Program { program: bin.join(&choice.package), args: Vec::new(), origin: format!("yours: exercises/{}", choice.slug) },
+        );
+    }
+    plan
+}
+
+/// Builds what the plan runs, showing cargo's progress.
+pub fn build(root: &Path, choices: &[Choice]) -> Result<()> {
+    let mut command = Command::new(testrun::cargo());
+    command.current_dir(root).args(["build", "-p", "blog"]);
+    for choice in choices.iter().filter(|c| c.used) {
+        command.args(["-p", &choice.package]);
+    }
+    let status = command.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("the services did not build");
+    }
+    Ok(())
+}
+
+/// `cargo workbook up [--mine] [--data-dir DIR]`.
+pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
+    let choices = if mine { choose_mine(root)? } else { Vec::new() };
+    build(root, &choices)?;
+    if mine {
+        println!();
+        for choice in &choices {
+            if choice.used {
+                println!("  {:<11} yours (exercises/{}): its tests pass", choice.service, choice.slug);
+            } else {
+                println!("  {:<11} reference: `cargo test -p {}` does not pass yet", choice.service, choice.package);
+            }
+        }
+    }
+    let system = plan(root, data_dir, &choices).launch().await?;
+    system.print_urls();
+    blog_runtime_signal().await;
+    println!("\nStopping the blog...");
+    for (name, stopped) in system.stop(Duration::from_secs(10)).await {
+        println!("  {name:<11} {stopped}");
+    }
+    Ok(())
+}
+
+async fn blog_runtime_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
