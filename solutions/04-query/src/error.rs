@@ -20,13 +20,16 @@ impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
         match &self {
             QueryError::Rebuilding => {
-                let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
+                let mut response =
+                    error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 response
             }
-            QueryError::InvalidEvent(_) => error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string()),
+            QueryError::InvalidEvent(_) => {
+                error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
+            }
         }
     }
 }

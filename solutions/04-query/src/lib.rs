@@ -102,12 +102,22 @@ impl QueryState {
 
     /// Runs `look` on the model while holding the read lock.
     pub fn read<T>(&self, look: impl FnOnce(&ReadModel) -> T) -> T {
-        look(&self.model.read().expect("a panic never happens while the lock is held"))
+        look(
+            &self
+                .model
+                .read()
+                .expect("a panic never happens while the lock is held"),
+        )
     }
 
     /// Runs `change` on the model while holding the write lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut ReadModel) -> T) -> T {
-        change(&mut self.model.write().expect("a panic never happens while the lock is held"))
+        change(
+            &mut self
+                .model
+                .write()
+                .expect("a panic never happens while the lock is held"),
+        )
     }
 }
 

@@ -101,7 +101,9 @@ fn apply_page(model: &mut crate::ReadModel, page: &[Value], after: u64) -> u64 {
                 apply_delivery(model, envelope.seq, &event);
             }
             Err(EnvelopeError::UnknownType(_)) => {}
-            Err(error) => tracing::warn!(%error, seq = ?envelope.seq, "skipping an invalid event in the log"),
+            Err(error) => {
+                tracing::warn!(%error, seq = ?envelope.seq, "skipping an invalid event in the log")
+            }
         }
     }
     next

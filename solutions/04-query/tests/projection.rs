@@ -3,11 +3,16 @@
 //! These tests need no server: the projection is a plain function, so they
 //! build events, apply them and look at the model.
 
-use blog_events::{CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event, PostCreated};
+use blog_events::{
+    CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event, PostCreated,
+};
 use query::{CommentView, Outcome, PostView, ReadModel, apply, apply_delivery};
 
 fn post_created(id: &str, title: &str) -> Event {
-    Event::PostCreated(PostCreated { id: id.into(), title: title.into() })
+    Event::PostCreated(PostCreated {
+        id: id.into(),
+        title: title.into(),
+    })
 }
 
 fn comment_created(id: &str, post_id: &str, content: &str) -> Event {
@@ -29,7 +34,11 @@ fn comment_updated(id: &str, post_id: &str, content: &str, status: CommentStatus
 }
 
 fn comment(id: &str, content: &str, status: CommentStatus) -> CommentView {
-    CommentView { id: id.into(), content: content.into(), status }
+    CommentView {
+        id: id.into(),
+        content: content.into(),
+        status,
+    }
 }
 
 fn model_from(events: &[Event]) -> ReadModel {
@@ -59,9 +68,17 @@ fn a_post_created_event_adds_a_post_without_comments() {
 
 #[test]
 fn posts_keep_the_order_they_were_created_in() {
-    let model = model_from(&[post_created("zz", "first"), post_created("aa", "second"), post_created("mm", "third")]);
+    let model = model_from(&[
+        post_created("zz", "first"),
+        post_created("aa", "second"),
+        post_created("mm", "third"),
+    ]);
     let ids: Vec<&str> = model.posts().iter().map(|post| post.id.as_str()).collect();
-    assert_eq!(ids, ["zz", "aa", "mm"], "posts are listed in creation order, not sorted by id");
+    assert_eq!(
+        ids,
+        ["zz", "aa", "mm"],
+        "posts are listed in creation order, not sorted by id"
+    );
 }
 
 #[test]
@@ -70,11 +87,17 @@ fn a_comment_is_added_to_its_post_as_pending_then_updated() {
     let post = model.post("p1").expect("the post is in the model");
     assert_eq!(
         post.comments,
-        [comment("c1", "nice", CommentStatus::Approved), comment("c2", "orange", CommentStatus::Rejected)]
+        [
+            comment("c1", "nice", CommentStatus::Approved),
+            comment("c2", "orange", CommentStatus::Rejected)
+        ]
     );
 
     let before_moderation = model_from(&a_short_history()[..2]);
-    assert_eq!(before_moderation.post("p1").unwrap().comments, [comment("c1", "nice", CommentStatus::Pending)]);
+    assert_eq!(
+        before_moderation.post("p1").unwrap().comments,
+        [comment("c1", "nice", CommentStatus::Pending)]
+    );
 }
 
 #[test]
@@ -84,7 +107,10 @@ fn comment_updated_sets_the_content_too() {
         comment_created("c1", "p1", "first draft"),
         comment_updated("c1", "p1", "edited", CommentStatus::Approved),
     ]);
-    assert_eq!(model.post("p1").unwrap().comments, [comment("c1", "edited", CommentStatus::Approved)]);
+    assert_eq!(
+        model.post("p1").unwrap().comments,
+        [comment("c1", "edited", CommentStatus::Approved)]
+    );
 }
 
 #[test]
@@ -95,10 +121,20 @@ fn applying_every_event_twice_changes_nothing() {
     for event in &history {
         apply(&mut twice, event);
     }
-    assert_eq!(twice, once, "a second delivery of each event must leave the model as it was");
+    assert_eq!(
+        twice, once,
+        "a second delivery of each event must leave the model as it was"
+    );
 
-    let doubled: Vec<Event> = history.iter().flat_map(|event| [event.clone(), event.clone()]).collect();
-    assert_eq!(model_from(&doubled), once, "each event delivered twice in a row changes nothing either");
+    let doubled: Vec<Event> = history
+        .iter()
+        .flat_map(|event| [event.clone(), event.clone()])
+        .collect();
+    assert_eq!(
+        model_from(&doubled),
+        once,
+        "each event delivered twice in a row changes nothing either"
+    );
 }
 
 #[test]
@@ -106,7 +142,11 @@ fn a_duplicate_post_created_keeps_the_post_and_its_comments() {
     let mut model = model_from(&a_short_history());
     apply(&mut model, &post_created("p1", "First post"));
     assert_eq!(model.posts().len(), 1, "no second copy of the post");
-    assert_eq!(model.post("p1").unwrap().comments.len(), 2, "the comments are still there");
+    assert_eq!(
+        model.post("p1").unwrap().comments.len(),
+        2,
+        "the comments are still there"
+    );
 }
 
 #[test]
@@ -116,7 +156,10 @@ fn a_replayed_comment_created_does_not_undo_moderation() {
     apply(&mut model, &comment_created("c1", "p1", "nice"));
     assert_eq!(
         model.post("p1").unwrap().comments,
-        [comment("c1", "nice", CommentStatus::Approved), comment("c2", "orange", CommentStatus::Rejected)],
+        [
+            comment("c1", "nice", CommentStatus::Approved),
+            comment("c2", "orange", CommentStatus::Rejected)
+        ],
         "an existing comment is not reset to pending, nor added twice"
     );
 }
@@ -126,7 +169,10 @@ fn a_comment_for_an_unknown_post_changes_nothing() {
     let mut model = model_from(&[post_created("p1", "t")]);
     let before = model.clone();
     apply(&mut model, &comment_created("c1", "nope", "lost"));
-    apply(&mut model, &comment_updated("c1", "nope", "lost", CommentStatus::Approved));
+    apply(
+        &mut model,
+        &comment_updated("c1", "nope", "lost", CommentStatus::Approved),
+    );
     assert_eq!(model, before);
 }
 
@@ -134,7 +180,10 @@ fn a_comment_for_an_unknown_post_changes_nothing() {
 fn an_update_for_an_unknown_comment_changes_nothing() {
     let mut model = model_from(&[post_created("p1", "t"), comment_created("c1", "p1", "hi")]);
     let before = model.clone();
-    apply(&mut model, &comment_updated("c9", "p1", "who?", CommentStatus::Approved));
+    apply(
+        &mut model,
+        &comment_updated("c9", "p1", "who?", CommentStatus::Approved),
+    );
     assert_eq!(model, before);
 }
 
@@ -149,7 +198,10 @@ fn comment_moderated_is_left_to_the_comments_service() {
         content: "hi".into(),
     });
     apply(&mut model, &moderated);
-    assert_eq!(model, before, "query waits for CommentUpdated, which comments sends once it has stored the status");
+    assert_eq!(
+        model, before,
+        "query waits for CommentUpdated, which comments sends once it has stored the status"
+    );
 }
 
 #[test]
@@ -160,16 +212,28 @@ fn comments_on_different_posts_stay_apart() {
         comment_created("c1", "p2", "on two"),
         comment_created("c2", "p1", "on one"),
     ]);
-    assert_eq!(model.post("p1").unwrap().comments, [comment("c2", "on one", CommentStatus::Pending)]);
-    assert_eq!(model.post("p2").unwrap().comments, [comment("c1", "on two", CommentStatus::Pending)]);
+    assert_eq!(
+        model.post("p1").unwrap().comments,
+        [comment("c2", "on one", CommentStatus::Pending)]
+    );
+    assert_eq!(
+        model.post("p2").unwrap().comments,
+        [comment("c1", "on two", CommentStatus::Pending)]
+    );
 }
 
 #[test]
 fn a_numbered_delivery_is_applied_once_and_remembered() {
     let mut model = ReadModel::new();
     assert_eq!(model.last_seq(), None);
-    assert_eq!(apply_delivery(&mut model, Some(1), &post_created("p1", "t")), Outcome::Applied);
-    assert_eq!(apply_delivery(&mut model, Some(2), &comment_created("c1", "p1", "hi")), Outcome::Applied);
+    assert_eq!(
+        apply_delivery(&mut model, Some(1), &post_created("p1", "t")),
+        Outcome::Applied
+    );
+    assert_eq!(
+        apply_delivery(&mut model, Some(2), &comment_created("c1", "p1", "hi")),
+        Outcome::Applied
+    );
     assert_eq!(model.last_seq(), Some(2));
     assert_eq!(
         apply_delivery(&mut model, Some(2), &comment_created("c1", "p1", "hi")),
@@ -183,13 +247,20 @@ fn an_older_numbered_delivery_is_skipped_even_if_it_would_change_something() {
     let mut model = ReadModel::new();
     apply_delivery(&mut model, Some(1), &post_created("p1", "t"));
     apply_delivery(&mut model, Some(2), &comment_created("c1", "p1", "hi"));
-    apply_delivery(&mut model, Some(5), &comment_updated("c1", "p1", "hi", CommentStatus::Approved));
+    apply_delivery(
+        &mut model,
+        Some(5),
+        &comment_updated("c1", "p1", "hi", CommentStatus::Approved),
+    );
     let before = model.clone();
 
     // Seq 3 carried an update we have already passed; applying it now would
     // set the status back. The number says it is old, so it is skipped.
     let stale = comment_updated("c1", "p1", "hi", CommentStatus::Pending);
-    assert_eq!(apply_delivery(&mut model, Some(3), &stale), Outcome::AlreadyApplied);
+    assert_eq!(
+        apply_delivery(&mut model, Some(3), &stale),
+        Outcome::AlreadyApplied
+    );
     assert_eq!(model, before);
 }
 
@@ -202,7 +273,10 @@ fn replaying_the_whole_log_over_the_model_changes_nothing() {
     }
     let built = model.clone();
     for (seq, event) in &numbered {
-        assert_eq!(apply_delivery(&mut model, Some(*seq), event), Outcome::AlreadyApplied);
+        assert_eq!(
+            apply_delivery(&mut model, Some(*seq), event),
+            Outcome::AlreadyApplied
+        );
     }
     assert_eq!(model, built);
     assert_eq!(model.last_seq(), Some(5));
@@ -214,10 +288,24 @@ fn a_foreign_event_without_a_number_is_applied_idempotently() {
     apply_delivery(&mut model, Some(7), &post_created("p1", "ours"));
 
     // Another bus numbers nothing: its events are applied whatever our last number.
-    assert_eq!(apply_delivery(&mut model, None, &comment_created("c1", "p1", "theirs")), Outcome::Applied);
-    assert_eq!(apply_delivery(&mut model, None, &comment_created("c1", "p1", "theirs")), Outcome::Applied);
-    assert_eq!(model.post("p1").unwrap().comments.len(), 1, "the repeat added nothing");
-    assert_eq!(model.last_seq(), Some(7), "an unnumbered event does not move the number");
+    assert_eq!(
+        apply_delivery(&mut model, None, &comment_created("c1", "p1", "theirs")),
+        Outcome::Applied
+    );
+    assert_eq!(
+        apply_delivery(&mut model, None, &comment_created("c1", "p1", "theirs")),
+        Outcome::Applied
+    );
+    assert_eq!(
+        model.post("p1").unwrap().comments.len(),
+        1,
+        "the repeat added nothing"
+    );
+    assert_eq!(
+        model.last_seq(),
+        Some(7),
+        "an unnumbered event does not move the number"
+    );
 
     let mut foreign_only = ReadModel::new();
     apply_delivery(&mut foreign_only, None, &post_created("p2", "t"));
@@ -227,7 +315,11 @@ fn a_foreign_event_without_a_number_is_applied_idempotently() {
 
 #[test]
 fn get_posts_shape_is_keyed_by_id_in_creation_order() {
-    let model = model_from(&[post_created("b", "two"), post_created("a", "one"), comment_created("c1", "a", "hi")]);
+    let model = model_from(&[
+        post_created("b", "two"),
+        post_created("a", "one"),
+        comment_created("c1", "a", "hi"),
+    ]);
     let json = serde_json::to_string(&query::PostsById(model.posts().to_vec())).unwrap();
     assert_eq!(
         json,

@@ -26,13 +26,18 @@ async fn start_query(event_bus_url: &str, rebuild: bool) -> Server {
         event_bus_url: event_bus_url.to_string(),
         rebuild,
     };
-    query::start(config).await.expect("the query service should start")
+    query::start(config)
+        .await
+        .expect("the query service should start")
 }
 
 /// Sends a request and returns the status and the JSON body (or the text
 /// wrapped in a string when it is not JSON).
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the query service should answer");
+    let response = request
+        .send()
+        .await
+        .expect("the query service should answer");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -46,13 +51,19 @@ async fn post_event(client: &reqwest::Client, base: &str, event: &Value) -> (u16
 /// Posts an event and insists that it was accepted.
 async fn deliver(client: &reqwest::Client, base: &str, event: &Value) -> Value {
     let (status, body) = post_event(client, base, event).await;
-    assert_eq!(status, 200, "POST /events with {event} should answer 200, got {status} {body}");
+    assert_eq!(
+        status, 200,
+        "POST /events with {event} should answer 200, got {status} {body}"
+    );
     body
 }
 
 async fn list(client: &reqwest::Client, base: &str) -> Value {
     let (status, body) = send(client.get(format!("{base}/posts"))).await;
-    assert_eq!(status, 200, "GET /posts should answer 200, got {status} {body}");
+    assert_eq!(
+        status, 200,
+        "GET /posts should answer 200, got {status} {body}"
+    );
     body
 }
 
@@ -121,16 +132,33 @@ fn a_short_history() -> Vec<Value> {
 async fn events_pushed_by_the_bus_show_up_in_get_posts() {
     let server = start_query(NO_BUS, false).await;
     let client = reqwest::Client::new();
-    assert_eq!(list(&client, &server.url()).await, json!({}), "with no events, GET /posts is an empty object");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        json!({}),
+        "with no events, GET /posts is an empty object"
+    );
 
     for event in a_short_history() {
         let answer = deliver(&client, &server.url(), &event).await;
         assert_eq!(answer, json!({"status": "OK"}));
     }
 
-    assert_eq!(list(&client, &server.url()).await, after_the_short_history());
-    let order: Vec<String> = list(&client, &server.url()).await.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(order, ["p1", "p2"], "posts are listed in the order they were created");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history()
+    );
+    let order: Vec<String> = list(&client, &server.url())
+        .await
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        order,
+        ["p1", "p2"],
+        "posts are listed in the order they were created"
+    );
     server.stop().await;
 }
 
@@ -138,7 +166,10 @@ async fn events_pushed_by_the_bus_show_up_in_get_posts() {
 async fn a_redelivered_event_changes_nothing() {
     let server = start_query(NO_BUS, false).await;
     let client = reqwest::Client::new();
-    let history: Vec<Value> = (1..).zip(a_short_history()).map(|(seq, event)| numbered(seq, event)).collect();
+    let history: Vec<Value> = (1..)
+        .zip(a_short_history())
+        .map(|(seq, event)| numbered(seq, event))
+        .collect();
     for event in &history {
         deliver(&client, &server.url(), event).await;
     }
@@ -146,13 +177,20 @@ async fn a_redelivered_event_changes_nothing() {
     // The bus retries after a lost answer: same events, same numbers.
     for event in &history {
         let answer = deliver(&client, &server.url(), event).await;
-        assert_eq!(answer, json!({"status": "already applied"}), "a redelivery of {event} is recognised by its seq");
+        assert_eq!(
+            answer,
+            json!({"status": "already applied"}),
+            "a redelivery of {event} is recognised by its seq"
+        );
     }
     // Another bus numbers nothing; its duplicates must be harmless too.
     deliver(&client, &server.url(), &comment_created("c1", "p1", "nice")).await;
     deliver(&client, &server.url(), &post_created("p2", "Second post")).await;
 
-    assert_eq!(list(&client, &server.url()).await, after_the_short_history());
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history()
+    );
     server.stop().await;
 }
 
@@ -169,12 +207,24 @@ async fn an_unknown_event_type_is_acknowledged_and_ignored() {
         json!({"type": "CommentModerated", "data": {"id": "c1", "postId": "p1", "status": "approved", "content": "x"}}),
     ] {
         let (status, body) = post_event(&client, &server.url(), &event).await;
-        assert_eq!(status, 200, "{event} must be acknowledged, or the bus would retry it forever; got {status} {body}");
+        assert_eq!(
+            status, 200,
+            "{event} must be acknowledged, or the bus would retry it forever; got {status} {body}"
+        );
     }
-    let (_, body) = post_event(&client, &server.url(), &json!({"type": "PostDeleted", "data": {}})).await;
+    let (_, body) = post_event(
+        &client,
+        &server.url(),
+        &json!({"type": "PostDeleted", "data": {}}),
+    )
+    .await;
     assert_eq!(body, json!({"status": "ignored"}));
 
-    assert_eq!(list(&client, &server.url()).await, before, "ignored events change nothing");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        before,
+        "ignored events change nothing"
+    );
     server.stop().await;
 }
 
@@ -186,7 +236,10 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
     deliver(&client, &server.url(), &post_created("p1", "t")).await;
     let before = list(&client, &server.url()).await;
 
-    let huge = format!(r#"{{"type":"PostCreated","data":{{"id":"x","title":"{}"}}}}"#, "x".repeat(70 * 1024));
+    let huge = format!(
+        r#"{{"type":"PostCreated","data":{{"id":"x","title":"{}"}}}}"#,
+        "x".repeat(70 * 1024)
+    );
     let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
         ("a PostCreated without a title", client.post(&url).json(&json!({"type": "PostCreated", "data": {"id": "p9"}})), 422),
         ("a CommentCreated with a number for postId", client.post(&url).json(&json!({"type": "CommentCreated", "data": {"id": "c1", "postId": 1, "content": "x", "status": "pending"}})), 422),
@@ -198,12 +251,22 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
     ];
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
-        assert_eq!(status, expected, "POST /events with {what} should answer {expected}, got {status} {body}");
+        assert_eq!(
+            status, expected,
+            "POST /events with {what} should answer {expected}, got {status} {body}"
+        );
         let message = body["error"].as_str().unwrap_or_default();
-        assert!(!message.is_empty(), "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}");
+        assert!(
+            !message.is_empty(),
+            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
+        );
     }
 
-    assert_eq!(list(&client, &server.url()).await, before, "refused events must change nothing");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        before,
+        "refused events must change nothing"
+    );
     server.stop().await;
 }
 
@@ -212,7 +275,10 @@ async fn without_a_replay_the_service_is_ready_at_once() {
     let server = start_query(NO_BUS, false).await;
     let client = reqwest::Client::new();
     let (status, body) = send(client.get(format!("{}/readyz", server.url()))).await;
-    assert_eq!(status, 200, "with rebuild off, /readyz answers 200 at once; got {status} {body}");
+    assert_eq!(
+        status, 200,
+        "with rebuild off, /readyz answers 200 at once; got {status} {body}"
+    );
     server.stop().await;
 }
 
@@ -235,11 +301,20 @@ struct FakeLog {
     requests: Arc<Mutex<Vec<(u64, usize)>>>,
 }
 
-async fn serve_log(State(log): State<FakeLog>, Query(params): Query<HashMap<String, String>>) -> Json<Value> {
+async fn serve_log(
+    State(log): State<FakeLog>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Json<Value> {
     let mut open = log.open.clone();
     let _ = open.wait_for(|open| *open).await;
-    let after: u64 = params.get("after").and_then(|n| n.parse().ok()).unwrap_or(0);
-    let limit: usize = params.get("limit").and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
+    let after: u64 = params
+        .get("after")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = params
+        .get("limit")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
     log.requests.lock().unwrap().push((after, limit));
     if !log.honours_after {
         return Json(Value::Array(log.events.to_vec()));
@@ -260,7 +335,13 @@ struct Bus {
     requests: Arc<Mutex<Vec<(u64, usize)>>>,
 }
 
-async fn fake_bus(addr: SocketAddr, events: Vec<Value>, page_cap: usize, honours_after: bool, open: bool) -> Bus {
+async fn fake_bus(
+    addr: SocketAddr,
+    events: Vec<Value>,
+    page_cap: usize,
+    honours_after: bool,
+    open: bool,
+) -> Bus {
     let (open_sender, open_receiver) = watch::channel(open);
     let requests = Arc::new(Mutex::new(Vec::new()));
     let log = FakeLog {
@@ -270,7 +351,9 @@ async fn fake_bus(addr: SocketAddr, events: Vec<Value>, page_cap: usize, honours
         open: open_receiver,
         requests: requests.clone(),
     };
-    let app = Router::new().route("/events", get(serve_log)).with_state(log);
+    let app = Router::new()
+        .route("/events", get(serve_log))
+        .with_state(log);
     Bus {
         server: Server::start(addr, app).await.unwrap(),
         open: open_sender,
@@ -288,7 +371,10 @@ fn numbered_log() -> Vec<Value> {
     let mut log: Vec<Value> = a_short_history();
     log.insert(3, json!({"type": "PostDeleted", "data": {"id": "gone"}}));
     log.insert(5, json!({"type": "PostCreated", "data": {"id": 7}}));
-    (1..).zip(log).map(|(seq, event)| numbered(seq, event)).collect()
+    (1..)
+        .zip(log)
+        .map(|(seq, event)| numbered(seq, event))
+        .collect()
 }
 
 #[tokio::test]
@@ -301,29 +387,77 @@ async fn at_start_the_log_is_replayed_before_the_service_turns_ready() {
 
     // The bus is holding its answer: the replay has not finished.
     let (status, body) = send(client.get(format!("{}/healthz", server.url()))).await;
-    assert_eq!(status, 200, "/healthz answers while rebuilding (the process is alive); got {status} {body}");
+    assert_eq!(
+        status, 200,
+        "/healthz answers while rebuilding (the process is alive); got {status} {body}"
+    );
     let (status, body) = send(client.get(format!("{}/readyz", server.url()))).await;
-    assert_eq!(status, 503, "/readyz must answer 503 until the log is replayed; got {status} {body}");
-    let (status, body) = post_event(&client, &server.url(), &numbered(last_seq + 1, post_created("p3", "live"))).await;
-    assert_eq!(status, 503, "a live event during the replay must be refused so the bus retries it; got {status} {body}");
-    assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "the 503 is a JSON error, got {body}");
+    assert_eq!(
+        status, 503,
+        "/readyz must answer 503 until the log is replayed; got {status} {body}"
+    );
+    let (status, body) = post_event(
+        &client,
+        &server.url(),
+        &numbered(last_seq + 1, post_created("p3", "live")),
+    )
+    .await;
+    assert_eq!(
+        status, 503,
+        "a live event during the replay must be refused so the bus retries it; got {status} {body}"
+    );
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "the 503 is a JSON error, got {body}"
+    );
 
     bus.open.send(true).unwrap();
     wait_until_ready(&client, &server.url(), Duration::from_secs(10)).await;
 
-    assert_eq!(list(&client, &server.url()).await, after_the_short_history(), "the replay rebuilt the whole history");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history(),
+        "the replay rebuilt the whole history"
+    );
     let requests = bus.requests.lock().unwrap().clone();
     let afters: Vec<u64> = requests.iter().map(|(after, _)| *after).collect();
-    assert_eq!(afters, [0, 2, 4, 6, 8, 9], "the log is read page after page, from the last seq seen, until an empty page");
-    assert!(requests.iter().all(|(_, limit)| *limit == query::rebuild::PAGE_SIZE), "each page asks for limit={}", query::rebuild::PAGE_SIZE);
+    assert_eq!(
+        afters,
+        [0, 2, 4, 6, 8, 9],
+        "the log is read page after page, from the last seq seen, until an empty page"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|(_, limit)| *limit == query::rebuild::PAGE_SIZE),
+        "each page asks for limit={}",
+        query::rebuild::PAGE_SIZE
+    );
 
     // Now live events flow; one the replay already covered is recognised.
-    let (status, body) = post_event(&client, &server.url(), &numbered(2, comment_created("c1", "p1", "nice"))).await;
+    let (status, body) = post_event(
+        &client,
+        &server.url(),
+        &numbered(2, comment_created("c1", "p1", "nice")),
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"status": "already applied"})));
-    deliver(&client, &server.url(), &numbered(last_seq + 1, post_created("p3", "live"))).await;
+    deliver(
+        &client,
+        &server.url(),
+        &numbered(last_seq + 1, post_created("p3", "live")),
+    )
+    .await;
     let posts = list(&client, &server.url()).await;
-    assert_eq!(posts["p3"], json!({"id": "p3", "title": "live", "comments": []}));
-    assert_eq!(posts["p1"], after_the_short_history()["p1"], "nothing else changed");
+    assert_eq!(
+        posts["p3"],
+        json!({"id": "p3", "title": "live", "comments": []})
+    );
+    assert_eq!(
+        posts["p1"],
+        after_the_short_history()["p1"],
+        "nothing else changed"
+    );
 
     server.stop().await;
     bus.server.stop().await;
@@ -343,7 +477,10 @@ async fn an_empty_log_makes_the_service_ready_with_no_posts() {
 #[tokio::test]
 async fn when_the_bus_is_down_at_start_the_replay_waits_for_it() {
     // Find a free port for the bus, but do not listen on it yet: the bus is "down".
-    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let server = start_query(&format!("http://{bus_addr}"), true).await;
     let client = reqwest::Client::new();
 
@@ -351,11 +488,17 @@ async fn when_the_bus_is_down_at_start_the_replay_waits_for_it() {
     let (status, _) = send(client.get(format!("{}/healthz", server.url()))).await;
     assert_eq!(status, 200, "/healthz answers even though the bus is down");
     let (status, _) = send(client.get(format!("{}/readyz", server.url()))).await;
-    assert_eq!(status, 503, "/readyz answers 503 while the log cannot be read");
+    assert_eq!(
+        status, 503,
+        "/readyz answers 503 while the log cannot be read"
+    );
 
     let bus = fake_bus(bus_addr, numbered_log(), 500, true, true).await;
     wait_until_ready(&client, &server.url(), Duration::from_secs(20)).await;
-    assert_eq!(list(&client, &server.url()).await, after_the_short_history());
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history()
+    );
     server.stop().await;
     bus.server.stop().await;
 }
@@ -367,7 +510,10 @@ async fn a_log_without_numbers_is_replayed_once() {
     let server = start_query(&bus.server.url(), true).await;
     let client = reqwest::Client::new();
     wait_until_ready(&client, &server.url(), Duration::from_secs(10)).await;
-    assert_eq!(list(&client, &server.url()).await, after_the_short_history());
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history()
+    );
     server.stop().await;
     bus.server.stop().await;
 }
@@ -377,19 +523,33 @@ fn config_reads_the_environment_with_localhost_defaults() {
     let defaults = query::Config::from_lookup(|_| None);
     assert_eq!(defaults.addr, "127.0.0.1:4002".parse().unwrap());
     assert_eq!(defaults.event_bus_url, "http://localhost:4005");
-    assert!(defaults.rebuild, "the log is replayed unless told otherwise");
+    assert!(
+        defaults.rebuild,
+        "the log is replayed unless told otherwise"
+    );
 
-    let env: HashMap<&str, &str> =
-        HashMap::from([("HOST", "0.0.0.0"), ("PORT", "8080"), ("EVENT_BUS_URL", "http://event-bus-srv:4005"), ("REBUILD", "off")]);
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("HOST", "0.0.0.0"),
+        ("PORT", "8080"),
+        ("EVENT_BUS_URL", "http://event-bus-srv:4005"),
+        ("REBUILD", "off"),
+    ]);
     let set = query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string()));
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(set.event_bus_url, "http://event-bus-srv:4005");
     assert!(!set.rebuild, "REBUILD=off skips the replay");
 
     for off in ["off", "OFF", "false", "no", "0"] {
-        assert!(!query::Config::from_lookup(|name| (name == "REBUILD").then(|| off.to_string())).rebuild, "REBUILD={off}");
+        assert!(
+            !query::Config::from_lookup(|name| (name == "REBUILD").then(|| off.to_string()))
+                .rebuild,
+            "REBUILD={off}"
+        );
     }
     for on in ["on", "true", "1", ""] {
-        assert!(query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).rebuild, "REBUILD={on:?}");
+        assert!(
+            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).rebuild,
+            "REBUILD={on:?}"
+        );
     }
 }

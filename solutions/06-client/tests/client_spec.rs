@@ -22,11 +22,17 @@ fn config(posts: &str, comments: &str, query: &str) -> Config {
 }
 
 fn localhost_config() -> Config {
-    config("http://localhost:4000", "http://localhost:4001", "http://localhost:4002")
+    config(
+        "http://localhost:4000",
+        "http://localhost:4001",
+        "http://localhost:4002",
+    )
 }
 
 async fn start_client(config: Config) -> Server {
-    client::start(config).await.expect("the client service should start")
+    client::start(config)
+        .await
+        .expect("the client service should start")
 }
 
 struct Answer {
@@ -61,8 +67,12 @@ fn browser_config(config_js: &str) -> Value {
         .find("window.BLOG_CONFIG = ")
         .unwrap_or_else(|| panic!("config.js should assign window.BLOG_CONFIG, got:\n{config_js}"))
         + "window.BLOG_CONFIG = ".len();
-    let end = config_js[start..].find(";\n").expect("the assignment ends with `;`") + start;
-    serde_json::from_str(&config_js[start..end]).expect("window.BLOG_CONFIG is set to a JSON object")
+    let end = config_js[start..]
+        .find(";\n")
+        .expect("the assignment ends with `;`")
+        + start;
+    serde_json::from_str(&config_js[start..end])
+        .expect("window.BLOG_CONFIG is set to a JSON object")
 }
 
 /// The `connect-src` sources of a policy.
@@ -82,19 +92,52 @@ async fn the_page_has_the_post_form_and_loads_its_scripts_from_files() {
     let page = get(&server.url(), "/").await;
 
     assert_eq!(page.status, 200);
-    assert!(page.content_type.starts_with("text/html"), "/ is HTML, got {:?}", page.content_type);
-    assert!(page.body.contains(r#"<form id="new-post""#), "the page has the form to create a post");
-    assert!(page.body.contains(r#"name="title""#), "the post form has a title field");
-    assert!(page.body.contains(r#"<script src="/config.js"></script>"#), "the page loads /config.js");
-    assert!(page.body.contains(r#"<script src="/app.js" defer></script>"#), "the page loads /app.js");
+    assert!(
+        page.content_type.starts_with("text/html"),
+        "/ is HTML, got {:?}",
+        page.content_type
+    );
+    assert!(
+        page.body.contains(r#"<form id="new-post""#),
+        "the page has the form to create a post"
+    );
+    assert!(
+        page.body.contains(r#"name="title""#),
+        "the post form has a title field"
+    );
+    assert!(
+        page.body.contains(r#"<script src="/config.js"></script>"#),
+        "the page loads /config.js"
+    );
+    assert!(
+        page.body
+            .contains(r#"<script src="/app.js" defer></script>"#),
+        "the page loads /app.js"
+    );
 
     // The security policy refuses inline scripts, so the page must have none.
     let script_tags = page.body.matches("<script").count();
     let file_scripts = page.body.matches("<script src=").count();
-    assert_eq!(script_tags, file_scripts, "every <script> loads a file; inline scripts would be blocked");
-    assert_eq!(page.body.matches("></script>").count(), script_tags, "script tags have no inline body");
-    for handler in [" onclick=", " onload=", " onerror=", " onsubmit=", "javascript:"] {
-        assert!(!page.body.contains(handler), "no inline event handlers ({handler}) either");
+    assert_eq!(
+        script_tags, file_scripts,
+        "every <script> loads a file; inline scripts would be blocked"
+    );
+    assert_eq!(
+        page.body.matches("></script>").count(),
+        script_tags,
+        "script tags have no inline body"
+    );
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onerror=",
+        " onsubmit=",
+        "javascript:",
+    ] {
+        assert!(
+            !page.body.contains(handler),
+            "no inline event handlers ({handler}) either"
+        );
     }
     server.stop().await;
 }
@@ -105,16 +148,28 @@ async fn the_script_and_the_stylesheet_are_served_with_their_content_types() {
 
     let script = get(&server.url(), "/app.js").await;
     assert_eq!(script.status, 200);
-    assert!(script.content_type.starts_with("text/javascript"), "/app.js needs a JavaScript content type, got {:?}", script.content_type);
+    assert!(
+        script.content_type.starts_with("text/javascript"),
+        "/app.js needs a JavaScript content type, got {:?}",
+        script.content_type
+    );
     assert_eq!(script.body, client::page::APP_JS);
 
     let style = get(&server.url(), "/style.css").await;
     assert_eq!(style.status, 200);
-    assert!(style.content_type.starts_with("text/css"), "/style.css is CSS, got {:?}", style.content_type);
+    assert!(
+        style.content_type.starts_with("text/css"),
+        "/style.css is CSS, got {:?}",
+        style.content_type
+    );
 
     let config = get(&server.url(), "/config.js").await;
     assert_eq!(config.status, 200);
-    assert!(config.content_type.starts_with("text/javascript"), "/config.js is JavaScript, got {:?}", config.content_type);
+    assert!(
+        config.content_type.starts_with("text/javascript"),
+        "/config.js is JavaScript, got {:?}",
+        config.content_type
+    );
     server.stop().await;
 }
 
@@ -126,18 +181,32 @@ fn the_script_never_puts_text_on_the_page_as_html() {
         .filter(|line| !line.trim_start().starts_with("//"))
         .collect::<Vec<_>>()
         .join("\n");
-    for risky in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+    for risky in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
         assert!(
             !code.contains(risky),
             "app.js must not use {risky}: user text goes in with textContent only"
         );
     }
-    assert!(code.contains(".textContent ="), "app.js sets text with textContent");
+    assert!(
+        code.contains(".textContent ="),
+        "app.js sets text with textContent"
+    );
 }
 
 #[tokio::test]
 async fn config_js_tells_the_page_where_the_services_are() {
-    let server = start_client(config("http://127.0.0.1:14000", "https://comments.example", "http://query.local:80")).await;
+    let server = start_client(config(
+        "http://127.0.0.1:14000",
+        "https://comments.example",
+        "http://query.local:80",
+    ))
+    .await;
     let answer = get(&server.url(), "/config.js").await;
     assert_eq!(
         browser_config(&answer.body),
@@ -151,21 +220,45 @@ async fn empty_urls_mean_the_pages_own_origin() {
     // Behind the Kubernetes ingress, the page and the services share posts.com.
     let server = start_client(config("", "", "")).await;
     let answer = get(&server.url(), "/config.js").await;
-    assert_eq!(browser_config(&answer.body), json!({"postsUrl": "", "commentsUrl": "", "queryUrl": ""}));
-    assert_eq!(connect_sources(&answer.csp), ["'self'"], "with no other origin, the page may only call its own");
+    assert_eq!(
+        browser_config(&answer.body),
+        json!({"postsUrl": "", "commentsUrl": "", "queryUrl": ""})
+    );
+    assert_eq!(
+        connect_sources(&answer.csp),
+        ["'self'"],
+        "with no other origin, the page may only call its own"
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn every_answer_carries_a_policy_that_only_runs_our_script_files() {
-    let server = start_client(config("http://localhost:4000/", "http://localhost:4001/api", "")).await;
+    let server = start_client(config(
+        "http://localhost:4000/",
+        "http://localhost:4001/api",
+        "",
+    ))
+    .await;
     for path in ["/", "/app.js", "/config.js", "/healthz", "/no-such-page"] {
         let answer = get(&server.url(), path).await;
         let csp = &answer.csp;
-        assert!(!csp.is_empty(), "GET {path} should carry a Content-Security-Policy header");
-        assert!(csp.contains("script-src 'self'"), "GET {path}: scripts only from our own files: {csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "GET {path}: no inline or eval'd script: {csp}");
-        assert!(csp.contains("object-src 'none'"), "GET {path}: no plugins: {csp}");
+        assert!(
+            !csp.is_empty(),
+            "GET {path} should carry a Content-Security-Policy header"
+        );
+        assert!(
+            csp.contains("script-src 'self'"),
+            "GET {path}: scripts only from our own files: {csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "GET {path}: no inline or eval'd script: {csp}"
+        );
+        assert!(
+            csp.contains("object-src 'none'"),
+            "GET {path}: no plugins: {csp}"
+        );
     }
     let csp = get(&server.url(), "/").await.csp;
     assert_eq!(
@@ -181,11 +274,19 @@ async fn health_and_readiness_answer() {
     let server = start_client(localhost_config()).await;
     for path in ["/healthz", "/readyz"] {
         let answer = get(&server.url(), path).await;
-        assert_eq!(answer.status, 200, "GET {path} answered {} {}", answer.status, answer.body);
+        assert_eq!(
+            answer.status, 200,
+            "GET {path} answered {} {}",
+            answer.status, answer.body
+        );
     }
     let missing = get(&server.url(), "/nothing-here").await;
     assert_eq!(missing.status, 404);
-    assert!(missing.content_type.starts_with("application/json"), "errors are JSON, got {:?}", missing.content_type);
+    assert!(
+        missing.content_type.starts_with("application/json"),
+        "errors are JSON, got {:?}",
+        missing.content_type
+    );
     server.stop().await;
 }
 
@@ -207,20 +308,48 @@ fn config_reads_the_environment_and_keeps_empty_urls_empty() {
     };
     let set = Config::from_lookup(env);
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
-    assert_eq!(set.posts_url, "", "POSTS_URL set to empty means same origin, not the default");
+    assert_eq!(
+        set.posts_url, "",
+        "POSTS_URL set to empty means same origin, not the default"
+    );
     assert_eq!(set.comments_url, "", "blank counts as empty");
-    assert_eq!(set.query_url, "http://posts.com", "a trailing slash is dropped: the page appends /posts");
+    assert_eq!(
+        set.query_url, "http://posts.com",
+        "a trailing slash is dropped: the page appends /posts"
+    );
     assert_eq!(set.check(), Ok(()));
 }
 
 #[tokio::test]
 async fn a_url_the_page_cannot_use_is_refused_at_start() {
-    for bad in ["localhost:4000", "ftp://x", "http://", "http://a b", "http://x/?q=1", "http://x;script-src *", "http://'x'"] {
-        let result = Config { query_url: bad.to_string(), ..localhost_config() }.check();
+    for bad in [
+        "localhost:4000",
+        "ftp://x",
+        "http://",
+        "http://a b",
+        "http://x/?q=1",
+        "http://x;script-src *",
+        "http://'x'",
+    ] {
+        let result = Config {
+            query_url: bad.to_string(),
+            ..localhost_config()
+        }
+        .check();
         let error = result.expect_err(&format!("QUERY_URL={bad:?} should be refused"));
         assert_eq!(error.name, "QUERY_URL");
-        assert!(error.to_string().contains("QUERY_URL"), "the message names the variable: {error}");
-        assert!(client::start(Config { query_url: bad.to_string(), ..localhost_config() }).await.is_err());
+        assert!(
+            error.to_string().contains("QUERY_URL"),
+            "the message names the variable: {error}"
+        );
+        assert!(
+            client::start(Config {
+                query_url: bad.to_string(),
+                ..localhost_config()
+            })
+            .await
+            .is_err()
+        );
     }
 }
 
@@ -232,7 +361,9 @@ fn node_available() -> bool {
     match Command::new("node").arg("--version").output() {
         Ok(output) if output.status.success() => true,
         _ => {
-            eprintln!("SKIPPED: `node` is not on PATH, so the JavaScript was not checked for syntax errors");
+            eprintln!(
+                "SKIPPED: `node` is not on PATH, so the JavaScript was not checked for syntax errors"
+            );
             false
         }
     }
@@ -278,7 +409,10 @@ fn config_js_keeps_odd_characters_inside_its_strings() {
         file.to_str().unwrap(),
     ]);
     let seen: Value = serde_json::from_str(printed.trim()).unwrap();
-    assert_eq!(seen, json!({"postsUrl": tricky, "commentsUrl": "", "queryUrl": "http://localhost:4002"}));
+    assert_eq!(
+        seen,
+        json!({"postsUrl": tricky, "commentsUrl": "", "queryUrl": "http://localhost:4002"})
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -298,7 +432,11 @@ impl Drop for Running {
 #[tokio::test]
 async fn the_binary_takes_its_settings_from_the_environment() {
     // Find a free port for the service; the process binds it a moment later.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let _process = Running(
         Command::new(env!("CARGO_BIN_EXE_client"))
             .env("HOST", "127.0.0.1")
@@ -320,7 +458,10 @@ async fn the_binary_takes_its_settings_from_the_environment() {
         {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the client binary did not answer /healthz on port {port} within 20 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client binary did not answer /healthz on port {port} within 20 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -329,5 +470,8 @@ async fn the_binary_takes_its_settings_from_the_environment() {
         browser_config(&answer.body),
         json!({"postsUrl": "", "commentsUrl": "", "queryUrl": "http://query.test:4002"})
     );
-    assert_eq!(connect_sources(&answer.csp), ["'self'", "http://query.test:4002"]);
+    assert_eq!(
+        connect_sources(&answer.csp),
+        ["'self'", "http://query.test:4002"]
+    );
 }
