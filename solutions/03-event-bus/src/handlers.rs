@@ -35,6 +35,7 @@ pub struct Accepted {
 
 // ANCHOR: publish_event
 /// `POST /events` with `{"type","data"}`: store the event, then answer.
+/// `data` may be any JSON; when it is missing it is stored as `null`.
 ///
 /// Why wait for the disk before answering? The sender (an outbox relay)
 /// deletes its copy when it hears "OK". If we answered first and then
