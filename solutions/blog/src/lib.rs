@@ -16,7 +16,7 @@ pub async fn run_service(name: &str) -> anyhow::Result<()> {
         "query" => query::start(query::Config::from_env()).await?,
         "moderation" => moderation::start(moderation::Config::from_env()).await?,
         "event-bus" => event_bus::start(event_bus::Config::from_env()).await?,
-        // "client" => client::start(client::Config::from_env()).await?,
+        "client" => client::start(client::Config::from_env()).await?,
         other => anyhow::bail!("there is no service called {other:?}"),
     };
     server.run_until_signal().await;
