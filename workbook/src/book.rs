@@ -14,7 +14,9 @@ pub fn build(book_dir: &Path, dest: &Path) -> Result<PathBuf> {
         .map_err(|e| anyhow!("{e:#}"))
         .with_context(|| format!("loading the book in {}", book_dir.display()))?;
     book.config.build.build_dir = dest.to_path_buf();
-    book.build().map_err(|e| anyhow!("{e:#}")).context("building the book")?;
+    book.build()
+        .map_err(|e| anyhow!("{e:#}"))
+        .context("building the book")?;
     Ok(html_dir(dest))
 }
 
@@ -22,7 +24,11 @@ pub fn build(book_dir: &Path, dest: &Path) -> Result<PathBuf> {
 /// several (html and the link checker) each gets a subfolder.
 pub fn html_dir(dest: &Path) -> PathBuf {
     let nested = dest.join("html");
-    if nested.join("index.html").is_file() { nested } else { dest.to_path_buf() }
+    if nested.join("index.html").is_file() {
+        nested
+    } else {
+        dest.to_path_buf()
+    }
 }
 
 /// The router that serves the built book.
@@ -36,14 +42,21 @@ pub async fn serve(root: &Path, addr: SocketAddr) -> Result<()> {
     let dest = book_dir.join("build");
     println!("Building the book (the first build takes a few seconds)...");
     let html = build(&book_dir, &dest)?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("port {} is busy; try `cargo workbook serve --port 4322`", addr.port()))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "port {} is busy; try `cargo workbook serve --port 4322`",
+            addr.port()
+        )
+    })?;
     let addr = listener.local_addr()?;
     println!("The workbook is at http://{addr}/  (Ctrl-C to stop)");
     println!("Edits to the book or the code are picked up automatically; reload the page.");
 
-    let watched = vec![book_dir.join("src"), root.join("exercises"), root.join("solutions")];
+    let watched = vec![
+        book_dir.join("src"),
+        root.join("exercises"),
+        root.join("solutions"),
+    ];
     std::thread::spawn(move || rebuild_on_change(&book_dir, &dest, &watched));
 
     axum::serve(listener, router(&html))
@@ -72,7 +85,9 @@ fn rebuild_on_change(book_dir: &Path, dest: &Path, watched: &[PathBuf]) {
 /// The latest modification time of any file under `dirs` (skipping build output).
 fn newest_change(dirs: &[PathBuf]) -> SystemTime {
     fn walk(dir: &Path, newest: &mut SystemTime) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name();

@@ -29,7 +29,11 @@ pub struct Exercise {
 impl Exercise {
     /// `01-posts`: the folder name, which is also how the book refers to it.
     pub fn slug(&self) -> String {
-        self.dir.file_name().unwrap_or_default().to_string_lossy().into_owned()
+        self.dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Every `.rs` file of the exercise crate (sources and tests), sorted.
@@ -42,7 +46,9 @@ impl Exercise {
 }
 
 fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -85,7 +91,8 @@ struct WorkbookMetadata {
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -101,7 +108,10 @@ pub fn discover(root: &Path) -> Result<Vec<Exercise>> {
         }
         let manifest = read_manifest(&manifest_path)?;
         let Some(meta) = manifest.package.metadata.and_then(|m| m.workbook) else {
-            bail!("{} has no [package.metadata.workbook] table", manifest_path.display());
+            bail!(
+                "{} has no [package.metadata.workbook] table",
+                manifest_path.display()
+            );
         };
         let solution_dir = root.join(&meta.solution);
         let solution_package = read_manifest(&solution_dir.join("Cargo.toml"))
@@ -132,7 +142,10 @@ pub fn find<'a>(exercises: &'a [Exercise], name: &str) -> Result<&'a Exercise> {
         .find(|e| e.package == name || e.slug() == name || Some(e.chapter) == by_chapter)
         .with_context(|| {
             let known: Vec<_> = exercises.iter().map(|e| e.package.as_str()).collect();
-            format!("no exercise called {name:?}; the exercises are: {}", known.join(", "))
+            format!(
+                "no exercise called {name:?}; the exercises are: {}",
+                known.join(", ")
+            )
         })
 }
 
@@ -146,10 +159,17 @@ mod tests {
         let posts = find(&exercises, "ex01-posts").unwrap();
         assert_eq!(posts.chapter, 1);
         assert_eq!(posts.solution_package, "posts");
-        assert!(posts.book_page.is_file(), "{} should exist", posts.book_page.display());
+        assert!(
+            posts.book_page.is_file(),
+            "{} should exist",
+            posts.book_page.display()
+        );
         assert_eq!(find(&exercises, "01-posts").unwrap().package, "ex01-posts");
         assert_eq!(find(&exercises, "1").unwrap().package, "ex01-posts");
         let error = find(&exercises, "nope").unwrap_err().to_string();
-        assert!(error.contains("ex01-posts"), "the error lists the real names: {error}");
+        assert!(
+            error.contains("ex01-posts"),
+            "the error lists the real names: {error}"
+        );
     }
 }

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 /// The hint steps of an exercise, in order, without their headings.
 pub fn read(exercise_dir: &Path) -> Result<Vec<String>> {
     let path = exercise_dir.join("hints.md");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(split(&text))
 }
 

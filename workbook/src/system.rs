@@ -12,7 +12,9 @@ use crate::testrun;
 
 /// Where cargo puts binaries.
 pub fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// A service the learner has written, and whether it is used.
@@ -31,10 +33,20 @@ pub struct Choice {
 pub fn choose_mine(root: &Path) -> Result<Vec<Choice>> {
     let mut choices = Vec::new();
     for exercise in exercises::discover(root)? {
-        let Some(service) = exercise.service.clone() else { continue };
-        println!("Checking your {service} service: cargo test -p {} ...", exercise.package);
+        let Some(service) = exercise.service.clone() else {
+            continue;
+        };
+        println!(
+            "Checking your {service} service: cargo test -p {} ...",
+            exercise.package
+        );
         let (outcome, _) = testrun::run(root, &exercise.package)?;
-        choices.push(Choice { service, slug: exercise.slug(), package: exercise.package, used: outcome.is_pass() });
+        choices.push(Choice {
+            service,
+            slug: exercise.slug(),
+            package: exercise.package,
+            used: outcome.is_pass(),
+        });
     }
     Ok(choices)
 }
@@ -47,7 +59,11 @@ pub fn plan(root: &Path, data_dir: PathBuf, choices: &[Choice]) -> Plan {
     for choice in choices.iter().filter(|c| c.used) {
         plan.programs.insert(
             choice.service.clone(),
-            Program { program: bin.join(&choice.package), args: Vec::new(), origin: format!("yours: exercises/{}", choice.slug) },
+            Program {
+                program: bin.join(&choice.package),
+                args: Vec::new(),
+                origin: format!("yours: exercises/{}", choice.slug),
+            },
         );
     }
     plan
@@ -75,9 +91,15 @@ pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
         println!();
         for choice in &choices {
             if choice.used {
-                println!("  {:<11} yours (exercises/{}): its tests pass", choice.service, choice.slug);
+                println!(
+                    "  {:<11} yours (exercises/{}): its tests pass",
+                    choice.service, choice.slug
+                );
             } else {
-                println!("  {:<11} reference: `cargo test -p {}` does not pass yet", choice.service, choice.package);
+                println!(
+                    "  {:<11} reference: `cargo test -p {}` does not pass yet",
+                    choice.service, choice.package
+                );
             }
         }
     }
@@ -93,9 +115,40 @@ pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
 
 async fn blog_runtime_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
+}
+
+/// `cargo workbook bench`: builds the release `blog` binary and runs `blog bench`.
+pub fn bench(root: &Path, seconds: u64, clients: u64, rate: u64) -> Result<()> {
+    println!("Building the release binary (optimised, as it would be deployed)...");
+    let status = Command::new(testrun::cargo())
+        .current_dir(root)
+        .args(["build", "--release", "-p", "blog"])
+        .status()
+        .context("running cargo build --release")?;
+    if !status.success() {
+        bail!("the release build failed");
+    }
+    let blog = target_dir(root).join("release").join("blog");
+    let status = Command::new(blog)
+        .args([
+            "bench",
+            "--seconds",
+            &seconds.to_string(),
+            "--clients",
+            &clients.to_string(),
+            "--rate",
+            &rate.to_string(),
+        ])
+        .status()
+        .context("running blog bench")?;
+    if !status.success() {
+        bail!("the benchmark failed");
+    }
+    Ok(())
 }

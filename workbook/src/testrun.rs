@@ -70,7 +70,10 @@ pub fn parse(output: &str, success: bool) -> Outcome {
             any_result = true;
             passed += number_before(rest, " passed");
         }
-        if let Some(name) = line.strip_prefix("test ").and_then(|l| l.strip_suffix(" ... FAILED")) {
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.strip_suffix(" ... FAILED"))
+        {
             failed.push(name.to_string());
         }
     }
@@ -90,7 +93,9 @@ pub fn parse(output: &str, success: bool) -> Outcome {
 }
 
 fn number_before(text: &str, marker: &str) -> usize {
-    let Some(end) = text.find(marker) else { return 0 };
+    let Some(end) = text.find(marker) else {
+        return 0;
+    };
     text[..end]
         .rsplit(|c: char| !c.is_ascii_digit())
         .next()
@@ -100,13 +105,20 @@ fn number_before(text: &str, marker: &str) -> usize {
 
 /// The body of the first `---- name stdout ----` block, without noise.
 fn first_failure_message(output: &str) -> String {
-    let mut lines = output.lines().skip_while(|l| !(l.starts_with("---- ") && l.ends_with(" ----")));
+    let mut lines = output
+        .lines()
+        .skip_while(|l| !(l.starts_with("---- ") && l.ends_with(" ----")));
     let Some(header) = lines.next() else {
         return "a test failed; run the tests to see why".to_string();
     };
-    let name = header.trim_start_matches("---- ").trim_end_matches(" ----").trim_end_matches(" stdout");
+    let name = header
+        .trim_start_matches("---- ")
+        .trim_end_matches(" ----")
+        .trim_end_matches(" stdout");
     let body: Vec<&str> = lines
-        .take_while(|l| !(l.starts_with("---- ") || *l == "failures:" || l.starts_with("test result:")))
+        .take_while(|l| {
+            !(l.starts_with("---- ") || *l == "failures:" || l.starts_with("test result:"))
+        })
         .filter(|l| !l.trim().is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
         .collect();
     format!("{name}:\n{}", body.join("\n"))
@@ -151,11 +163,18 @@ test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; 
     #[test]
     fn reads_a_failure_and_its_message() {
         match parse(FAILED, false) {
-            Outcome::Failed { passed, failed, first_message } => {
+            Outcome::Failed {
+                passed,
+                failed,
+                first_message,
+            } => {
                 assert_eq!(passed, 1);
                 assert_eq!(failed, vec!["b".to_string()]);
                 assert!(first_message.starts_with("b:"), "{first_message}");
-                assert!(first_message.contains("should answer 201"), "{first_message}");
+                assert!(
+                    first_message.contains("should answer 201"),
+                    "{first_message}"
+                );
                 assert!(!first_message.contains("RUST_BACKTRACE"), "{first_message}");
             }
             other => panic!("expected a failure, got {other:?}"),

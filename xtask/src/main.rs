@@ -42,7 +42,9 @@ enum Command {
 }
 
 fn main() {
-    let Cli { command: Command::Verify { exercise, no_book } } = Cli::parse();
+    let Cli {
+        command: Command::Verify { exercise, no_book },
+    } = Cli::parse();
     match verify(exercise.as_deref(), no_book) {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
@@ -111,8 +113,16 @@ fn prove(root: &Path, exercise: &exercises::Exercise) -> Result<Vec<String>> {
         Outcome::Passed { tests: 0 } => problems.push("the solution ran no test".to_string()),
         Outcome::Passed { .. } => {}
         other => {
-            problems.push(format!("the solution {} must pass its tests: {}", exercise.solution_package, other.summary()));
-            if let Outcome::Failed { first_message, .. } | Outcome::DidNotCompile { error: first_message } = other {
+            problems.push(format!(
+                "the solution {} must pass its tests: {}",
+                exercise.solution_package,
+                other.summary()
+            ));
+            if let Outcome::Failed { first_message, .. }
+            | Outcome::DidNotCompile {
+                error: first_message,
+            } = other
+            {
                 problems.push(first_message);
             }
             eprintln!("{output}");
@@ -128,7 +138,9 @@ fn build_book(root: &Path) -> Vec<String> {
         if std::env::var_os("CI").is_some() {
             return vec!["mdbook-linkcheck2 is not installed; CI must check the book's links (`cargo install mdbook-linkcheck2`)".into()];
         }
-        eprintln!("warning: mdbook-linkcheck2 is not installed, so the book's links are NOT checked (`cargo install mdbook-linkcheck2 --locked`)");
+        eprintln!(
+            "warning: mdbook-linkcheck2 is not installed, so the book's links are NOT checked (`cargo install mdbook-linkcheck2 --locked`)"
+        );
     }
     let dest = root.join("target").join("book-verify");
     let _ = std::fs::remove_dir_all(&dest);
@@ -140,5 +152,7 @@ fn build_book(root: &Path) -> Vec<String> {
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }

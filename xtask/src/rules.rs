@@ -17,7 +17,9 @@ pub fn check_exercise(root: &Path, exercise: &Exercise) -> Vec<String> {
 
     match hints::read(&exercise.dir) {
         Ok(steps) if steps.is_empty() => problems.push("hints.md has no `## Hint` section".into()),
-        Ok(steps) if !steps[0].contains('?') => problems.push("the first hint must be a question".into()),
+        Ok(steps) if !steps[0].contains('?') => {
+            problems.push("the first hint must be a question".into())
+        }
         Ok(_) => {}
         Err(error) => problems.push(format!("no hints: {error:#}")),
     }
@@ -27,7 +29,9 @@ pub fn check_exercise(root: &Path, exercise: &Exercise) -> Vec<String> {
         if read(file).contains("TODO") {
             continue;
         }
-        let relative = file.strip_prefix(&exercise.dir).expect("inside the exercise");
+        let relative = file
+            .strip_prefix(&exercise.dir)
+            .expect("inside the exercise");
         let twin = exercise.solution_dir.join(relative);
         if read(&twin) != read(file) {
             problems.push(format!(
@@ -44,7 +48,10 @@ pub fn check_exercise(root: &Path, exercise: &Exercise) -> Vec<String> {
         .into_iter()
         .filter_map(|p| exercise.solution_dir.join(p).canonicalize().ok())
         .collect();
-    for test in files.iter().filter(|f| is_test(exercise, f) && f.parent() == Some(&exercise.dir.join("tests"))) {
+    for test in files
+        .iter()
+        .filter(|f| is_test(exercise, f) && f.parent() == Some(&exercise.dir.join("tests")))
+    {
         let test = test.canonicalize().unwrap_or(test.clone());
         if !shared.contains(&test) {
             problems.push(format!(
@@ -61,15 +68,24 @@ pub fn check_exercise(root: &Path, exercise: &Exercise) -> Vec<String> {
     // A book page presents it and includes its real code.
     let page = read(&exercise.book_page);
     if page.is_empty() {
-        problems.push(format!("its book page {} is missing or empty", shown(root, &exercise.book_page)));
+        problems.push(format!(
+            "its book page {} is missing or empty",
+            shown(root, &exercise.book_page)
+        ));
     } else {
         let folder = format!("exercises/{}", exercise.slug());
         if !page.contains(&folder) && !page.contains(&exercise.package) {
-            problems.push(format!("{} does not name the exercise ({folder})", shown(root, &exercise.book_page)));
+            problems.push(format!(
+                "{} does not name the exercise ({folder})",
+                shown(root, &exercise.book_page)
+            ));
         }
         let page_dir = exercise.book_page.parent().unwrap_or(root);
         let includes_own_code = includes(&page).iter().any(|inc| {
-            page_dir.join(&inc.path).canonicalize().is_ok_and(|p| p.starts_with(exercise.dir.canonicalize().unwrap_or_default()))
+            page_dir
+                .join(&inc.path)
+                .canonicalize()
+                .is_ok_and(|p| p.starts_with(exercise.dir.canonicalize().unwrap_or_default()))
         });
         if !includes_own_code {
             problems.push(format!(
@@ -96,7 +112,11 @@ pub fn check_book(root: &Path) -> Vec<String> {
             let target = dir.join(&include.path);
             let content = read(&target);
             if content.is_empty() {
-                problems.push(format!("{}: includes {} which does not exist", shown(root, &page), include.path));
+                problems.push(format!(
+                    "{}: includes {} which does not exist",
+                    shown(root, &page),
+                    include.path
+                ));
                 continue;
             }
             if let Some(anchor) = &include.anchor
@@ -134,7 +154,10 @@ pub fn includes(text: &str) -> Vec<Include> {
         let rest = &text[index + 3..];
         let Some(end) = rest.find("}}") else { continue };
         let inner = rest[..end].trim();
-        let Some(argument) = inner.strip_prefix("include ").or_else(|| inner.strip_prefix("rustdoc_include ")) else {
+        let Some(argument) = inner
+            .strip_prefix("include ")
+            .or_else(|| inner.strip_prefix("rustdoc_include "))
+        else {
             continue;
         };
         let argument = argument.trim();
@@ -142,7 +165,10 @@ pub fn includes(text: &str) -> Vec<Include> {
             Some((path, anchor)) => (path, Some(anchor.to_string())),
             None => (argument, None),
         };
-        found.push(Include { path: path.to_string(), anchor });
+        found.push(Include {
+            path: path.to_string(),
+            anchor,
+        });
     }
     found
 }
@@ -173,7 +199,9 @@ fn is_test(exercise: &Exercise, file: &Path) -> bool {
 }
 
 fn test_paths(manifest: &str) -> Vec<String> {
-    let Ok(value) = manifest.parse::<toml::Table>() else { return Vec::new() };
+    let Ok(value) = manifest.parse::<toml::Table>() else {
+        return Vec::new();
+    };
     value
         .get("test")
         .and_then(|t| t.as_array())
@@ -188,7 +216,9 @@ fn test_paths(manifest: &str) -> Vec<String> {
 
 fn markdown_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return files };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -206,7 +236,10 @@ fn read(path: &Path) -> String {
 }
 
 fn shown(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -219,8 +252,14 @@ mod tests {
         assert_eq!(
             includes(text),
             vec![
-                Include { path: "../x/lib.rs".into(), anchor: Some("app".into()) },
-                Include { path: "../y.rs".into(), anchor: None },
+                Include {
+                    path: "../x/lib.rs".into(),
+                    anchor: Some("app".into())
+                },
+                Include {
+                    path: "../y.rs".into(),
+                    anchor: None
+                },
             ]
         );
     }
@@ -238,11 +277,27 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let src = root.path().join("book/src");
         std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(root.path().join("code.rs"), "// ANCHOR: here\nfn f() {}\n// ANCHOR_END: here\n").unwrap();
+        std::fs::write(
+            root.path().join("code.rs"),
+            "// ANCHOR: here\nfn f() {}\n// ANCHOR_END: here\n",
+        )
+        .unwrap();
         std::fs::write(src.join("SUMMARY.md"), "# Summary\n").unwrap();
-        std::fs::write(src.join("page.md"), "```rust\n{{#include ../../code.rs:here}}\n```\n").unwrap();
-        assert!(check_book(root.path()).is_empty(), "{:?}", check_book(root.path()));
-        std::fs::write(src.join("page.md"), "```rust\n{{#include ../../code.rs:gone}}\n```\n").unwrap();
+        std::fs::write(
+            src.join("page.md"),
+            "```rust\n{{#include ../../code.rs:here}}\n```\n",
+        )
+        .unwrap();
+        assert!(
+            check_book(root.path()).is_empty(),
+            "{:?}",
+            check_book(root.path())
+        );
+        std::fs::write(
+            src.join("page.md"),
+            "```rust\n{{#include ../../code.rs:gone}}\n```\n",
+        )
+        .unwrap();
         let problems = check_book(root.path());
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("anchor `gone`"), "{problems:?}");

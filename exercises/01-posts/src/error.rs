@@ -19,10 +19,15 @@ pub enum PostsError {
 impl IntoResponse for PostsError {
     fn into_response(self) -> Response {
         match &self {
-            PostsError::InvalidTitle(_) => error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string()),
+            PostsError::InvalidTitle(_) => {
+                error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
+            }
             PostsError::Storage(error) => {
                 tracing::error!(%error, "storage failed");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "storage failed; nothing was saved")
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage failed; nothing was saved",
+                )
             }
         }
     }

@@ -28,13 +28,18 @@ async fn start_posts(data_dir: &Path, event_bus_url: &str) -> Server {
         data_dir: data_dir.to_path_buf(),
         event_bus_url: event_bus_url.to_string(),
     };
-    posts::start(config).await.expect("the posts service should start")
+    posts::start(config)
+        .await
+        .expect("the posts service should start")
 }
 
 /// Sends a request and returns the status and the JSON body (or the text
 /// wrapped in a string when it is not JSON).
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the posts service should answer");
+    let response = request
+        .send()
+        .await
+        .expect("the posts service should answer");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -57,8 +62,18 @@ fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
 }
 
 async fn create(client: &reqwest::Client, base: &str, path: &str, title: &str) -> Value {
-    let (status, body) = send(client.post(format!("{base}{path}")).json(&json!({ "title": title }))).await;
-    expect_status(&format!("POST {path} with a valid title"), status, &body, 201);
+    let (status, body) = send(
+        client
+            .post(format!("{base}{path}"))
+            .json(&json!({ "title": title })),
+    )
+    .await;
+    expect_status(
+        &format!("POST {path} with a valid title"),
+        status,
+        &body,
+        201,
+    );
     body
 }
 
@@ -71,16 +86,29 @@ async fn list(client: &reqwest::Client, base: &str) -> Value {
 // ANCHOR: title_rules
 #[test]
 fn a_title_is_trimmed_and_must_not_be_blank_or_too_long() {
-    assert_eq!(Title::parse("  Hello, world  ").unwrap().as_str(), "Hello, world");
+    assert_eq!(
+        Title::parse("  Hello, world  ").unwrap().as_str(),
+        "Hello, world"
+    );
     assert_eq!(Title::parse(""), Err(TitleError::Empty));
-    assert_eq!(Title::parse(" \t\n "), Err(TitleError::Empty), "whitespace only counts as empty");
+    assert_eq!(
+        Title::parse(" \t\n "),
+        Err(TitleError::Empty),
+        "whitespace only counts as empty"
+    );
 
     let longest = "é".repeat(MAX_TITLE_CHARS);
-    assert!(Title::parse(&longest).is_ok(), "a title of exactly MAX_TITLE_CHARS characters is fine (count characters, not bytes)");
+    assert!(
+        Title::parse(&longest).is_ok(),
+        "a title of exactly MAX_TITLE_CHARS characters is fine (count characters, not bytes)"
+    );
     let too_long = "a".repeat(MAX_TITLE_CHARS + 1);
     assert_eq!(
         Title::parse(&too_long),
-        Err(TitleError::TooLong { max: MAX_TITLE_CHARS, length: MAX_TITLE_CHARS + 1 })
+        Err(TitleError::TooLong {
+            max: MAX_TITLE_CHARS,
+            length: MAX_TITLE_CHARS + 1
+        })
     );
 }
 // ANCHOR_END: title_rules
@@ -94,7 +122,10 @@ async fn creating_a_post_answers_201_with_its_id_and_title() {
 
     let post = create(&client, &server.url(), "/posts", "  My first post ").await;
 
-    assert_eq!(post["title"], "My first post", "the stored title is trimmed");
+    assert_eq!(
+        post["title"], "My first post",
+        "the stored title is trimmed"
+    );
     let id = post["id"].as_str().expect("the answer has a string `id`");
     assert!(!id.is_empty(), "the id must not be empty");
     server.stop().await;
@@ -122,18 +153,27 @@ async fn listing_shows_every_post_keyed_by_id_oldest_first() {
     let client = reqwest::Client::new();
 
     let empty = list(&client, &server.url()).await;
-    assert_eq!(empty, json!({}), "with no posts, GET /posts is an empty object");
+    assert_eq!(
+        empty,
+        json!({}),
+        "with no posts, GET /posts is an empty object"
+    );
 
     let mut created = Vec::new();
     for title in ["alpha", "beta", "gamma"] {
         created.push(create(&client, &server.url(), "/posts", title).await);
     }
     let listed = list(&client, &server.url()).await;
-    let listed = listed.as_object().expect("GET /posts answers a JSON object");
+    let listed = listed
+        .as_object()
+        .expect("GET /posts answers a JSON object");
     assert_eq!(listed.len(), 3, "all three posts are listed: {listed:?}");
     for post in &created {
         let id = post["id"].as_str().unwrap();
-        assert_eq!(&listed[id], post, "the entry under each id is the post itself");
+        assert_eq!(
+            &listed[id], post,
+            "the entry under each id is the post itself"
+        );
     }
     server.stop().await;
 }
@@ -151,23 +191,71 @@ async fn bad_input_gets_a_json_error_and_stores_nothing() {
     let too_long = "x".repeat(MAX_TITLE_CHARS + 1);
     let huge = format!(r#"{{"title":"{}"}}"#, "x".repeat(70 * 1024));
     let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
-        ("an empty title", client.post(&url).json(&json!({"title": ""})), 422),
-        ("a whitespace title", client.post(&url).json(&json!({"title": "   "})), 422),
-        ("a title over the limit", client.post(&url).json(&json!({"title": too_long})), 422),
-        ("no title at all", client.post(&url).json(&json!({"name": "x"})), 422),
-        ("a title that is not text", client.post(&url).json(&json!({"title": 42})), 422),
-        ("a body that is not JSON", client.post(&url).header("content-type", "application/json").body("{title:"), 400),
-        ("a wrong content type", client.post(&url).header("content-type", "text/plain").body(r#"{"title":"x"}"#), 415),
-        ("a body over 64 KiB", client.post(&url).header("content-type", "application/json").body(huge), 413),
+        (
+            "an empty title",
+            client.post(&url).json(&json!({"title": ""})),
+            422,
+        ),
+        (
+            "a whitespace title",
+            client.post(&url).json(&json!({"title": "   "})),
+            422,
+        ),
+        (
+            "a title over the limit",
+            client.post(&url).json(&json!({"title": too_long})),
+            422,
+        ),
+        (
+            "no title at all",
+            client.post(&url).json(&json!({"name": "x"})),
+            422,
+        ),
+        (
+            "a title that is not text",
+            client.post(&url).json(&json!({"title": 42})),
+            422,
+        ),
+        (
+            "a body that is not JSON",
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{title:"),
+            400,
+        ),
+        (
+            "a wrong content type",
+            client
+                .post(&url)
+                .header("content-type", "text/plain")
+                .body(r#"{"title":"x"}"#),
+            415,
+        ),
+        (
+            "a body over 64 KiB",
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(huge),
+            413,
+        ),
     ];
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
         expect_status(&format!("POST /posts with {what}"), status, &body, expected);
         let message = body["error"].as_str().unwrap_or_default();
-        assert!(!message.is_empty(), "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}");
+        assert!(
+            !message.is_empty(),
+            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
+        );
     }
 
-    assert_eq!(list(&client, &server.url()).await, before, "refused requests must not store anything");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        before,
+        "refused requests must not store anything"
+    );
     server.stop().await;
 }
 // ANCHOR_END: bad_input_test
@@ -183,7 +271,11 @@ async fn posts_survive_a_restart() {
 
     let server = start_posts(data.path(), NO_BUS).await;
     let listed = list(&client, &server.url()).await;
-    assert_eq!(listed[post["id"].as_str().unwrap()], post, "a restarted service still has the post");
+    assert_eq!(
+        listed[post["id"].as_str().unwrap()],
+        post,
+        "a restarted service still has the post"
+    );
     server.stop().await;
 }
 
@@ -221,7 +313,10 @@ async fn every_new_post_is_announced_to_the_event_bus() {
     let post = create(&client, &server.url(), "/posts", "news").await;
 
     let event = next_event(&mut events).await;
-    assert_eq!(event, json!({"type": "PostCreated", "data": {"id": post["id"], "title": "news"}}));
+    assert_eq!(
+        event,
+        json!({"type": "PostCreated", "data": {"id": post["id"], "title": "news"}})
+    );
     server.stop().await;
     bus.stop().await;
 }
@@ -231,17 +326,29 @@ async fn every_new_post_is_announced_to_the_event_bus() {
 async fn a_post_made_while_the_bus_is_down_is_announced_when_it_comes_back() {
     let data = tempfile::tempdir().unwrap();
     // Find a free port for the bus, but do not listen on it yet: the bus is "down".
-    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let server = start_posts(data.path(), &format!("http://{bus_addr}")).await;
     let client = reqwest::Client::new();
 
-    let post = create(&client, &server.url(), "/posts", "written while the bus was down").await;
+    let post = create(
+        &client,
+        &server.url(),
+        "/posts",
+        "written while the bus was down",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let (bus, mut events) = fake_bus(bus_addr).await;
     let event = next_event(&mut events).await;
     assert_eq!(event["type"], "PostCreated");
-    assert_eq!(event["data"]["id"], post["id"], "the post made while the bus was down is not lost");
+    assert_eq!(
+        event["data"]["id"], post["id"],
+        "the post made while the bus was down is not lost"
+    );
     server.stop().await;
     bus.stop().await;
 }

@@ -60,7 +60,10 @@ impl Config {
 /// routes by path, not by method (chapter 9).
 pub fn app(store: PostStore) -> Router {
     let routes = Router::new()
-        .route("/posts", get(handlers::list_posts).post(handlers::create_post))
+        .route(
+            "/posts",
+            get(handlers::list_posts).post(handlers::create_post),
+        )
         .route("/posts/create", post(handlers::create_post))
         .with_state(store);
     with_common_layers(routes, Readiness::ready())

@@ -23,12 +23,36 @@ pub struct ServiceInfo {
 /// Every service, in the order they start: the bus first, because the
 /// others send it events and the query service replays its log.
 pub const SERVICES: [ServiceInfo; 6] = [
-    ServiceInfo { name: "event-bus", default_port: 4005, role: "stores every event and delivers it" },
-    ServiceInfo { name: "posts", default_port: 4000, role: "creates posts" },
-    ServiceInfo { name: "comments", default_port: 4001, role: "creates comments" },
-    ServiceInfo { name: "query", default_port: 4002, role: "posts with their comments, built from events" },
-    ServiceInfo { name: "moderation", default_port: 4003, role: "approves or rejects comments" },
-    ServiceInfo { name: "client", default_port: 3000, role: "the web page" },
+    ServiceInfo {
+        name: "event-bus",
+        default_port: 4005,
+        role: "stores every event and delivers it",
+    },
+    ServiceInfo {
+        name: "posts",
+        default_port: 4000,
+        role: "creates posts",
+    },
+    ServiceInfo {
+        name: "comments",
+        default_port: 4001,
+        role: "creates comments",
+    },
+    ServiceInfo {
+        name: "query",
+        default_port: 4002,
+        role: "posts with their comments, built from events",
+    },
+    ServiceInfo {
+        name: "moderation",
+        default_port: 4003,
+        role: "approves or rejects comments",
+    },
+    ServiceInfo {
+        name: "client",
+        default_port: 3000,
+        role: "the web page",
+    },
 ];
 
 /// Where each service's output goes.
@@ -76,7 +100,10 @@ impl Plan {
             .collect();
         Plan {
             data_dir: data_dir.into(),
-            ports: SERVICES.iter().map(|s| (s.name.to_string(), s.default_port)).collect(),
+            ports: SERVICES
+                .iter()
+                .map(|s| (s.name.to_string(), s.default_port))
+                .collect(),
             programs,
             logs,
             extra_env: Vec::new(),
@@ -91,7 +118,8 @@ impl Plan {
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<_>>()?;
         for (service, listener) in SERVICES.iter().zip(&listeners) {
-            self.ports.insert(service.name.to_string(), listener.local_addr()?.port());
+            self.ports
+                .insert(service.name.to_string(), listener.local_addr()?.port());
         }
         Ok(self)
     }
@@ -116,15 +144,24 @@ impl Plan {
         ];
         match service {
             "event-bus" => {
-                let subscribers: Vec<String> =
-                    ["posts", "comments", "query", "moderation"].iter().map(|s| self.url(s)).collect();
+                let subscribers: Vec<String> = ["posts", "comments", "query", "moderation"]
+                    .iter()
+                    .map(|s| self.url(s))
+                    .collect();
                 env.push(("SUBSCRIBERS".to_string(), subscribers.join(",")));
             }
             "comments" => env.push(("POSTS_URL".to_string(), self.url("posts"))),
             "client" => {
                 // These are the addresses the *browser* uses.
-                for (var, name) in [("POSTS_URL", "posts"), ("COMMENTS_URL", "comments"), ("QUERY_URL", "query")] {
-                    env.push((var.to_string(), format!("http://localhost:{}", self.port(name))));
+                for (var, name) in [
+                    ("POSTS_URL", "posts"),
+                    ("COMMENTS_URL", "comments"),
+                    ("QUERY_URL", "query"),
+                ] {
+                    env.push((
+                        var.to_string(),
+                        format!("http://localhost:{}", self.port(name)),
+                    ));
                 }
             }
             _ => {}
@@ -137,7 +174,10 @@ impl Plan {
     pub async fn launch(self) -> Result<RunningSystem> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating the data folder {}", self.data_dir.display()))?;
-        let mut system = RunningSystem { plan: self, children: BTreeMap::new() };
+        let mut system = RunningSystem {
+            plan: self,
+            children: BTreeMap::new(),
+        };
         for service in SERVICES {
             if let Err(error) = system.start_service(service.name).await {
                 system.stop(Duration::from_secs(5)).await;
@@ -182,6 +222,14 @@ impl RunningSystem {
         self.plan.url(service)
     }
 
+    /// The process id of every running service.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .filter_map(|(name, child)| Some((name.clone(), child.id()?)))
+            .collect()
+    }
+
     /// Prints where everything is.
     pub fn print_urls(&self) {
         println!("\nThe blog is running (Ctrl-C stops every service):\n");
@@ -195,22 +243,37 @@ impl RunningSystem {
                 program.origin
             );
         }
-        println!("\n  Open http://localhost:{}/ in your browser.", self.plan.port("client"));
+        println!(
+            "\n  Open http://localhost:{}/ in your browser.",
+            self.plan.port("client")
+        );
         println!("  Data is kept in {}\n", self.plan.data_dir.display());
     }
 
     /// Starts one service and waits until it is healthy.
     pub async fn start_service(&mut self, name: &str) -> Result<()> {
-        let program = self.plan.programs.get(name).with_context(|| format!("no service {name}"))?.clone();
+        let program = self
+            .plan
+            .programs
+            .get(name)
+            .with_context(|| format!("no service {name}"))?
+            .clone();
         let mut command = Command::new(&program.program);
-        command.args(&program.args).envs(self.plan.env_for(name)).kill_on_drop(true).stdin(Stdio::null());
+        command
+            .args(&program.args)
+            .envs(self.plan.env_for(name))
+            .kill_on_drop(true)
+            .stdin(Stdio::null());
         match &self.plan.logs {
             Logs::Prefixed => {
                 command.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
             Logs::Dir(dir) => {
                 std::fs::create_dir_all(dir)?;
-                let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("{name}.log")))?;
                 command.stdout(file.try_clone()?).stderr(file);
             }
         }
@@ -222,17 +285,30 @@ impl RunningSystem {
             prefix_lines(name, child.stderr.take());
         }
         let health = format!("{}/healthz", self.plan.url(name));
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .build()?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait()? {
-                bail!("{name} exited during start-up ({status}); see its log{}", self.log_hint(name));
+                bail!(
+                    "{name} exited during start-up ({status}); see its log{}",
+                    self.log_hint(name)
+                );
             }
-            if client.get(&health).send().await.is_ok_and(|r| r.status().is_success()) {
+            if client
+                .get(&health)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("{name} did not answer {health} within 30 s{}", self.log_hint(name));
+                bail!(
+                    "{name} did not answer {health} within 30 s{}",
+                    self.log_hint(name)
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -243,9 +319,13 @@ impl RunningSystem {
     fn log_hint(&self, name: &str) -> String {
         match &self.plan.logs {
             Logs::Dir(dir) => {
-                let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                format!(":\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                format!(
+                    ":\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
             }
             Logs::Prefixed => " above".to_string(),
         }
@@ -253,13 +333,19 @@ impl RunningSystem {
 
     /// Sends SIGTERM (what `docker stop` sends) and waits up to `grace`; kills it after that.
     pub async fn stop_service(&mut self, name: &str, grace: Duration) -> Result<Stopped> {
-        let mut child = self.children.remove(name).with_context(|| format!("{name} is not running"))?;
+        let mut child = self
+            .children
+            .remove(name)
+            .with_context(|| format!("{name} is not running"))?;
         Ok(terminate(&mut child, grace).await)
     }
 
     /// SIGKILL: the process gets no chance to clean up, like a crash or a power cut.
     pub async fn kill_service(&mut self, name: &str) -> Result<()> {
-        let mut child = self.children.remove(name).with_context(|| format!("{name} is not running"))?;
+        let mut child = self
+            .children
+            .remove(name)
+            .with_context(|| format!("{name} is not running"))?;
         child.kill().await?;
         Ok(())
     }
@@ -285,10 +371,18 @@ async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
         }
     }
     match tokio::time::timeout(grace, child.wait()).await {
-        Ok(Ok(status)) => Stopped { code: status.code(), took: started.elapsed(), killed: false },
+        Ok(Ok(status)) => Stopped {
+            code: status.code(),
+            took: started.elapsed(),
+            killed: false,
+        },
         _ => {
             let _ = child.kill().await;
-            Stopped { code: None, took: started.elapsed(), killed: true }
+            Stopped {
+                code: None,
+                took: started.elapsed(),
+                killed: true,
+            }
         }
     }
 }

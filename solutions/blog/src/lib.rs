@@ -5,7 +5,9 @@
 //! - [`launcher`]: start several services as separate processes, wait until
 //!   each is healthy, stop them gracefully. `cargo workbook up` and the
 //!   end-to-end tests use it.
+//! - [`bench`]: `blog bench`, the system's throughput, lag and memory.
 
+pub mod bench;
 pub mod launcher;
 
 /// Runs one service until SIGTERM or Ctrl-C.

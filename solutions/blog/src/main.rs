@@ -7,6 +7,7 @@ use blog::launcher::{Logs, Plan, SERVICES};
 
 const USAGE: &str = "usage: blog <posts|comments|query|moderation|event-bus|client>
        blog up [--data-dir DIR]
+       blog bench [--seconds N] [--clients N] [--rate N]
 
 Each service reads its configuration from environment variables (PORT, HOST,
 DATA_DIR, EVENT_BUS_URL, ...) with defaults that work on localhost.";
@@ -16,6 +17,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]).await,
+        Some("bench") => bench(&args[1..]).await,
         Some(service) if SERVICES.iter().any(|s| s.name == service) => {
             blog_runtime::init_tracing();
             blog::run_service(service).await
@@ -33,6 +35,25 @@ async fn main() {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+}
+
+async fn bench(args: &[String]) -> anyhow::Result<()> {
+    let mut settings = blog::bench::Settings::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value: u64 = args
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("{flag} needs a number"))?;
+        match flag.as_str() {
+            "--seconds" => settings.seconds = value,
+            "--clients" => settings.clients = value as usize,
+            "--rate" => settings.rate = value as u32,
+            "--posts" => settings.posts = value as usize,
+            other => anyhow::bail!("unknown option {other}; see `blog --help`"),
+        }
+    }
+    blog::bench::run(&std::env::current_exe()?, settings).await
 }
 
 async fn up(args: &[String]) -> anyhow::Result<()> {

@@ -7,14 +7,23 @@ use blog::launcher::{Logs, Plan, RunningSystem};
 use serde_json::{Value, json};
 
 async fn launch(data: &tempfile::TempDir) -> RunningSystem {
-    let plan = Plan::reference(env!("CARGO_BIN_EXE_blog").as_ref(), data.path().join("data"), Logs::Dir(data.path().join("logs")))
-        .with_free_ports()
-        .unwrap();
-    plan.launch().await.expect("all six services start and answer /healthz")
+    let plan = Plan::reference(
+        env!("CARGO_BIN_EXE_blog").as_ref(),
+        data.path().join("data"),
+        Logs::Dir(data.path().join("logs")),
+    )
+    .with_free_ports()
+    .unwrap();
+    plan.launch()
+        .await
+        .expect("all six services start and answer /healthz")
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 async fn post_json(url: String, body: Value) -> Value {
@@ -26,11 +35,22 @@ async fn post_json(url: String, body: Value) -> Value {
 }
 
 async fn get_json(url: String) -> Value {
-    client().get(&url).send().await.unwrap().json().await.unwrap()
+    client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Polls the query service until `check` holds, or fails after 20 s with what it saw.
-async fn wait_for_query(system: &RunningSystem, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for_query(
+    system: &RunningSystem,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     loop {
         let posts = get_json(format!("{}/posts", system.url("query"))).await;
@@ -53,7 +73,11 @@ fn status_of(posts: &Value, post: &str, comment: &str) -> Option<String> {
 }
 
 async fn create_post(system: &RunningSystem, title: &str) -> String {
-    let post = post_json(format!("{}/posts/create", system.url("posts")), json!({ "title": title })).await;
+    let post = post_json(
+        format!("{}/posts/create", system.url("posts")),
+        json!({ "title": title }),
+    )
+    .await;
     post["id"].as_str().unwrap().to_string()
 }
 
@@ -63,16 +87,30 @@ async fn create_comment(system: &RunningSystem, post: &str, content: &str) -> St
     let url = format!("{}/posts/{post}/comments", system.url("comments"));
     let started = Instant::now();
     loop {
-        let response = client().post(&url).json(&json!({ "content": content })).send().await.unwrap();
+        let response = client()
+            .post(&url)
+            .json(&json!({ "content": content }))
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         let body: Value = response.json().await.unwrap();
         if status == 201 {
-            let list = body.as_array().expect("the answer is the post's comment list");
-            let mine = list.iter().rev().find(|c| c["content"] == content).expect("the new comment is in the list");
+            let list = body
+                .as_array()
+                .expect("the answer is the post's comment list");
+            let mine = list
+                .iter()
+                .rev()
+                .find(|c| c["content"] == content)
+                .expect("the new comment is in the list");
             return mine["id"].as_str().unwrap().to_string();
         }
         assert_eq!(status, 404, "POST {url} answered {status}: {body}");
-        assert!(started.elapsed() < Duration::from_secs(10), "comments never learned about post {post}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "comments never learned about post {post}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -92,16 +130,32 @@ async fn a_comment_travels_through_every_service_and_comes_back_moderated() {
     })
     .await;
     assert_eq!(posts[&post]["title"], "Fruit");
-    assert_eq!(posts[&post]["comments"].as_array().unwrap().len(), 2, "no comment is duplicated: {posts}");
+    assert_eq!(
+        posts[&post]["comments"].as_array().unwrap().len(),
+        2,
+        "no comment is duplicated: {posts}"
+    );
 
     // The comments service has the final statuses too (CommentModerated came back to it).
     let listed = get_json(format!("{}/posts/{post}/comments", system.url("comments"))).await;
-    let statuses: Vec<&str> = listed.as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, vec!["approved", "rejected"], "{listed}");
 
     for (name, stopped) in system.stop(Duration::from_secs(10)).await {
-        assert!(!stopped.killed && stopped.code == Some(0), "{name} should exit cleanly on SIGTERM: {stopped}");
-        assert!(stopped.took < Duration::from_secs(2), "{name} took {:?} to stop", stopped.took);
+        assert!(
+            !stopped.killed && stopped.code == Some(0),
+            "{name} should exit cleanly on SIGTERM: {stopped}"
+        );
+        assert!(
+            stopped.took < Duration::from_secs(2),
+            "{name} took {:?} to stop",
+            stopped.took
+        );
     }
 }
 
@@ -111,10 +165,16 @@ async fn query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_d
     let mut system = launch(&data).await;
     let post = create_post(&system, "Resilience").await;
     let before = create_comment(&system, &post, "written while all is well").await;
-    wait_for_query(&system, "the first comment approved", |p| status_of(p, &post, &before).as_deref() == Some("approved")).await;
+    wait_for_query(&system, "the first comment approved", |p| {
+        status_of(p, &post, &before).as_deref() == Some("approved")
+    })
+    .await;
 
     // Query goes away; the rest keeps working and the bus keeps its events.
-    system.stop_service("query", Duration::from_secs(5)).await.unwrap();
+    system
+        .stop_service("query", Duration::from_secs(5))
+        .await
+        .unwrap();
     let second = create_post(&system, "Written while query was down").await;
     let during_query = create_comment(&system, &post, "query cannot see me yet").await;
     system.start_service("query").await.unwrap();
@@ -125,18 +185,41 @@ async fn query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_d
     .await;
 
     // Moderation goes away: new comments wait as pending, then get decided.
-    system.stop_service("moderation", Duration::from_secs(5)).await.unwrap();
+    system
+        .stop_service("moderation", Duration::from_secs(5))
+        .await
+        .unwrap();
     let waiting = create_comment(&system, &post, "an orange waits for moderation").await;
-    let pending = wait_for_query(&system, "the new comment as pending", |p| status_of(p, &post, &waiting).is_some()).await;
-    assert_eq!(status_of(&pending, &post, &waiting).as_deref(), Some("pending"), "without moderation it stays pending");
+    let pending = wait_for_query(&system, "the new comment as pending", |p| {
+        status_of(p, &post, &waiting).is_some()
+    })
+    .await;
+    assert_eq!(
+        status_of(&pending, &post, &waiting).as_deref(),
+        Some("pending"),
+        "without moderation it stays pending"
+    );
     system.start_service("moderation").await.unwrap();
     let posts = wait_for_query(&system, "the waiting comment rejected", |p| {
         status_of(p, &post, &waiting).as_deref() == Some("rejected")
     })
     .await;
 
-    let ids: Vec<&str> = posts[&post]["comments"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![before.as_str(), during_query.as_str(), waiting.as_str()], "every comment once, in order: {posts}");
-    assert_eq!(posts.as_object().unwrap().len(), 2, "two posts, no duplicates: {posts}");
+    let ids: Vec<&str> = posts[&post]["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![before.as_str(), during_query.as_str(), waiting.as_str()],
+        "every comment once, in order: {posts}"
+    );
+    assert_eq!(
+        posts.as_object().unwrap().len(),
+        2,
+        "two posts, no duplicates: {posts}"
+    );
     system.stop(Duration::from_secs(10)).await;
 }

@@ -171,19 +171,31 @@ mod tests {
         assert_eq!(with_seq.seq, Some(7));
         assert_eq!(
             with_seq.event().unwrap(),
-            Event::PostCreated(PostCreated { id: "1".into(), title: "t".into() })
+            Event::PostCreated(PostCreated {
+                id: "1".into(),
+                title: "t".into()
+            })
         );
         let foreign: Envelope =
-            serde_json::from_str(r#"{"type":"PostCreated","data":{"id":"1","title":"t"}}"#).unwrap();
+            serde_json::from_str(r#"{"type":"PostCreated","data":{"id":"1","title":"t"}}"#)
+                .unwrap();
         assert_eq!(foreign.seq, None);
         assert!(foreign.event().is_ok());
     }
 
     #[test]
     fn unknown_types_and_bad_data_are_told_apart() {
-        let unknown: Envelope = serde_json::from_str(r#"{"type":"PostDeleted","data":{}}"#).unwrap();
-        assert!(matches!(unknown.event(), Err(EnvelopeError::UnknownType(_))));
-        let bad: Envelope = serde_json::from_str(r#"{"type":"PostCreated","data":{"id":1}}"#).unwrap();
-        assert!(matches!(bad.event(), Err(EnvelopeError::InvalidData { .. })));
+        let unknown: Envelope =
+            serde_json::from_str(r#"{"type":"PostDeleted","data":{}}"#).unwrap();
+        assert!(matches!(
+            unknown.event(),
+            Err(EnvelopeError::UnknownType(_))
+        ));
+        let bad: Envelope =
+            serde_json::from_str(r#"{"type":"PostCreated","data":{"id":1}}"#).unwrap();
+        assert!(matches!(
+            bad.event(),
+            Err(EnvelopeError::InvalidData { .. })
+        ));
     }
 }

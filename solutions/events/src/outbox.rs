@@ -50,7 +50,10 @@ pub fn open_service_db(path: &Path) -> rusqlite::Result<Connection> {
 /// Adds an event to the outbox. Call it inside the transaction that changes
 /// the data the event announces.
 pub fn enqueue(conn: &Connection, event: &Event) -> rusqlite::Result<()> {
-    conn.execute("INSERT INTO outbox (event) VALUES (?1)", params![event.to_json()])?;
+    conn.execute(
+        "INSERT INTO outbox (event) VALUES (?1)",
+        params![event.to_json()],
+    )?;
     Ok(())
 }
 
@@ -138,14 +141,18 @@ pub fn spawn_relay(
 }
 
 fn read_batch(db: &SharedDb) -> rusqlite::Result<Vec<(i64, String)>> {
-    let conn = db.lock().expect("a panic never happens while the lock is held");
+    let conn = db
+        .lock()
+        .expect("a panic never happens while the lock is held");
     let mut statement = conn.prepare("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1")?;
     let rows = statement.query_map(params![BATCH as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
     rows.collect()
 }
 
 fn delete(db: &SharedDb, seq: i64) {
-    let conn = db.lock().expect("a panic never happens while the lock is held");
+    let conn = db
+        .lock()
+        .expect("a panic never happens while the lock is held");
     if let Err(error) = conn.execute("DELETE FROM outbox WHERE seq = ?1", params![seq]) {
         tracing::error!(seq, %error, "could not delete a delivered event; it will be sent again");
     }

@@ -46,8 +46,13 @@ fn json_rejection(rejection: JsonRejection) -> Response {
         JsonRejection::MissingJsonContentType(_) => {
             "expected a JSON body with `content-type: application/json`".to_string()
         }
-        JsonRejection::JsonSyntaxError(_) => format!("the body is not valid JSON: {}", rejection.body_text()),
-        JsonRejection::JsonDataError(_) => format!("the JSON does not have the expected fields: {}", rejection.body_text()),
+        JsonRejection::JsonSyntaxError(_) => {
+            format!("the body is not valid JSON: {}", rejection.body_text())
+        }
+        JsonRejection::JsonDataError(_) => format!(
+            "the JSON does not have the expected fields: {}",
+            rejection.body_text()
+        ),
         _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
             format!("the body is larger than {MAX_BODY_BYTES} bytes")
         }
@@ -80,7 +85,10 @@ impl Readiness {
 pub fn with_common_layers(router: Router, readiness: Readiness) -> Router {
     router
         // Liveness: the process answers. Kubernetes restarts it if this fails.
-        .route("/healthz", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
+        )
         // Readiness: the process can do its job. Traffic waits until it can.
         .route(
             "/readyz",
@@ -97,7 +105,10 @@ pub fn with_common_layers(router: Router, readiness: Readiness) -> Router {
         )
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
-            error_response(StatusCode::METHOD_NOT_ALLOWED, "this route does not accept that method")
+            error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not accept that method",
+            )
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A panic in a handler becomes a JSON 500 with its message, so the
@@ -117,8 +128,9 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         "the handler panicked".to_string()
     };
     let mut response = error_response(StatusCode::INTERNAL_SERVER_ERROR, message);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, "no-store".parse().expect("valid header"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("valid header"),
+    );
     response
 }
