@@ -6,13 +6,21 @@
 //! - [`testrun`]: runs an exercise's tests with cargo and reads the outcome.
 //! - [`book`]: builds the mdBook in-process and serves it on localhost.
 //! - [`hints`]: reads an exercise's hints, one step at a time.
+//! - [`runner`]: the watch loop and the commands that move around.
+//! - [`state`]: the learner's progress file.
+//! - [`watch`]: notices saved files (native events, or polling).
+//! - [`doctor`]: checks the machine (Rust, Docker, minikube, ports).
 //! - [`system`]: runs the blog (`up`), with the learner's own services where they pass.
 
 pub mod book;
+pub mod doctor;
 pub mod exercises;
 pub mod hints;
+pub mod runner;
+pub mod state;
 pub mod system;
 pub mod testrun;
+pub mod watch;
 
 use std::path::PathBuf;
 

@@ -1,8 +1,10 @@
 //! `cargo workbook`: the learner's command.
 //!
+//! - (no command): watch the current exercise, test on every save, move on when green.
 //! - `serve`: build the book and read it in the browser.
 //! - `status`: which exercises are done.
-//! - `hint <exercise>`: the next hint, one step at a time.
+//! - `hint`, `solution`, `reset`, `next`, `go`: help, peek, start over, move around.
+//! - `doctor`: is this machine ready (Rust, Docker, minikube, ports)?
 //! - `up [--mine]`: run the blog, with your own services where they pass.
 //! - `bench`: measure the running system (release build).
 
@@ -11,22 +13,28 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use workbook::doctor::{Doctor, Level};
 use workbook::exercises::{self, Exercise};
+use workbook::runner::{self, progress_bar};
+use workbook::state::State;
 use workbook::testrun::{self, Outcome};
-use workbook::{hints, repo_root};
+use workbook::repo_root;
 
 #[derive(Parser)]
-#[command(
-    name = "cargo workbook",
-    about = "Learn microservices by building a blog, one exercise at a time."
-)]
+#[command(name = "cargo workbook", about = "Learn microservices by building a blog, one exercise at a time.")]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Watch by scanning files every second instead of using file events
+    /// (for file systems where saves are not noticed).
+    #[arg(long, global = true)]
+    poll: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch the current exercise: run its tests on every save (the default).
+    Watch,
     /// Build the book and serve it on http://127.0.0.1:4321.
     Serve {
         #[arg(long, default_value_t = 4321)]
@@ -34,15 +42,45 @@ enum Command {
     },
     /// Run every exercise's tests and show which are done.
     Status,
-    /// Show the next hint for an exercise (by package, folder or chapter: `ex01-posts`, `01-posts`, `1`).
+    /// Show the next hint for an exercise (default: the current one). Exercises
+    /// can be named by package, folder or chapter: `ex01-posts`, `01-posts`, `1`.
     Hint {
-        exercise: String,
+        exercise: Option<String>,
         /// Show every hint at once.
         #[arg(long)]
         all: bool,
     },
+    /// Show the reference solution as a diff against your code.
+    Solution {
+        exercise: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Put an exercise back to its original stub.
+    Reset {
+        exercise: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Skip to the next exercise that does not pass yet.
+    Next,
+    /// Go to an exercise (forwards or back).
+    Go { exercise: String },
     /// List the exercises with their chapter and book page.
     List,
+    /// Check this machine: Rust, Docker, kubectl, minikube, posts.com, free ports.
+    Doctor,
+    /// Run the whole blog: six services as separate processes, until Ctrl-C.
+    Up {
+        /// Run your own services where their exercise passes, the reference ones elsewhere.
+        #[arg(long)]
+        mine: bool,
+        /// Where the services keep their data.
+        #[arg(long, default_value = "data")]
+        data_dir: std::path::PathBuf,
+    },
     /// Measure the blog: comments/s fully propagated, lag p50/p99, memory per service (release build).
     Bench {
         /// Seconds of each measured phase.
@@ -54,15 +92,6 @@ enum Command {
         /// Comments per second offered in the lag phase.
         #[arg(long, default_value_t = 200)]
         rate: u64,
-    },
-    /// Run the whole blog: six services as separate processes, until Ctrl-C.
-    Up {
-        /// Run your own services where their exercise passes, the reference ones elsewhere.
-        #[arg(long)]
-        mine: bool,
-        /// Where the services keep their data.
-        #[arg(long, default_value = "data")]
-        data_dir: std::path::PathBuf,
     },
 }
 
@@ -76,59 +105,83 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     let root = repo_root();
-    match cli.command {
+    match cli.command.unwrap_or(Command::Watch) {
+        Command::Watch => runner::watch(&root, cli.poll),
         Command::Serve { port } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(workbook::book::serve(&root, ([127, 0, 0, 1], port).into()))
         }
         Command::Status => status(&root),
-        Command::Bench {
-            seconds,
-            clients,
-            rate,
-        } => workbook::system::bench(&root, seconds, clients, rate),
-        Command::Up { mine, data_dir } => {
-            let data_dir = if data_dir.is_absolute() {
-                data_dir
-            } else {
-                root.join(data_dir)
-            };
-            tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
+        Command::Hint { exercise, all } => {
+            let list = exercises::discover(&root)?;
+            let mut state = State::load(&root)?;
+            let exercise = pick(&list, &state, exercise.as_deref())?;
+            runner::show_hint(&root, &mut state, &exercise, all)
         }
-        Command::Hint { exercise, all } => hint(&root, &exercise, all),
+        Command::Solution { exercise, yes } => {
+            let list = exercises::discover(&root)?;
+            let state = State::load(&root)?;
+            let exercise = pick(&list, &state, exercise.as_deref())?;
+            runner::solution(&root, &exercise.package, yes)
+        }
+        Command::Reset { exercise, yes } => runner::reset(&root, &exercise, yes),
+        Command::Next => runner::go(&root, None),
+        Command::Go { exercise } => runner::go(&root, Some(&exercise)),
         Command::List => {
             for exercise in exercises::discover(&root)? {
                 println!(
-                    "chapter {:>2}  {:<14} {}  ({})",
+                    "chapter {:>2}  {:<16} {}  ({})",
                     exercise.chapter,
                     exercise.package,
                     exercise.title,
-                    exercise
-                        .book_page
-                        .strip_prefix(&root)
-                        .unwrap_or(&exercise.book_page)
-                        .display()
+                    exercise.book_page.strip_prefix(&root).unwrap_or(&exercise.book_page).display()
                 );
             }
             Ok(())
         }
+        Command::Doctor => {
+            let checks = Doctor::default().all();
+            for check in &checks {
+                println!("{check}");
+            }
+            let failing = checks.iter().filter(|c| c.level == Level::Fail).count();
+            if failing > 0 {
+                println!("\n{failing} check(s) failed. Chapters 0-6 need only Rust; Docker is for 7-8, minikube for 9.");
+            }
+            Ok(())
+        }
+        Command::Up { mine, data_dir } => {
+            let data_dir = if data_dir.is_absolute() { data_dir } else { root.join(data_dir) };
+            tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
+        }
+        Command::Bench { seconds, clients, rate } => workbook::system::bench(&root, seconds, clients, rate),
     }
+}
+
+fn pick(list: &[Exercise], state: &State, name: Option<&str>) -> Result<Exercise> {
+    Ok(match name {
+        Some(name) => exercises::find(list, name)?.clone(),
+        None => runner::current(list, state).clone(),
+    })
 }
 
 fn status(root: &Path) -> Result<()> {
     let all = exercises::discover(root)?;
+    let mut state = State::load(root)?;
     let mut done = 0;
     let mut first_open: Option<(Exercise, Outcome)> = None;
     for exercise in &all {
-        print!(
-            "  ...  chapter {:>2}  {:<14} {}",
-            exercise.chapter, exercise.package, exercise.title
-        );
+        print!("  ...  chapter {:>2}  {:<16} {}", exercise.chapter, exercise.package, exercise.title);
         std::io::stdout().flush()?;
+        if let Err(report) = runner::environment_ready(exercise) {
+            println!("\r  skip chapter {:>2}  {:<16} {}  (needs {}: see `cargo workbook doctor`)", exercise.chapter, exercise.package, exercise.title, exercise.needs.join(", "));
+            let _ = report;
+            continue;
+        }
         let (outcome, _) = testrun::run(root, &exercise.package)?;
         let mark = if outcome.is_pass() { "done" } else { "todo" };
         println!(
-            "\r  {mark} chapter {:>2}  {:<14} {}  ({})",
+            "\r  {mark} chapter {:>2}  {:<16} {}  ({})",
             exercise.chapter,
             exercise.package,
             exercise.title,
@@ -136,19 +189,19 @@ fn status(root: &Path) -> Result<()> {
         );
         if outcome.is_pass() {
             done += 1;
-        } else if first_open.is_none() {
-            first_open = Some((exercise.clone(), outcome));
+            state.passed.insert(exercise.package.clone());
+        } else {
+            state.passed.remove(&exercise.package);
+            if first_open.is_none() {
+                first_open = Some((exercise.clone(), outcome));
+            }
         }
     }
-    println!(
-        "\n  {} {done}/{} exercises done",
-        progress_bar(done, all.len(), 30),
-        all.len()
-    );
+    state.save(root)?;
+    println!("\n  {} {done}/{} exercises done", progress_bar(done, all.len(), 30), all.len());
     match first_open {
-        None => println!(
-            "\n  Every exercise passes. Run your own system: see the book's last chapters."
-        ),
+        None if done == all.len() => println!("\n  Every exercise passes. Run your own system: `cargo workbook up --mine`."),
+        None => println!("\n  Every exercise this machine can run passes."),
         Some((exercise, outcome)) => {
             println!(
                 "\n  Next: {} (chapter {}). `cargo test -p {}` says:",
@@ -165,51 +218,5 @@ fn status(root: &Path) -> Result<()> {
             println!("\n  Stuck? `cargo workbook hint {}`", exercise.package);
         }
     }
-    Ok(())
-}
-
-/// `[##########--------------------]`
-pub fn progress_bar(done: usize, total: usize, width: usize) -> String {
-    let filled = if total == 0 { 0 } else { done * width / total };
-    format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
-}
-
-fn hint(root: &Path, name: &str, all: bool) -> Result<()> {
-    let list = exercises::discover(root)?;
-    let exercise = exercises::find(&list, name)?;
-    let steps = hints::read(&exercise.dir)?;
-    // Remember how many hints were shown, so each call reveals one more.
-    let seen_file = root
-        .join("target")
-        .join("workbook-hints")
-        .join(&exercise.package);
-    let seen: usize = std::fs::read_to_string(&seen_file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
-    let show = if all {
-        steps.len()
-    } else {
-        (seen + 1).min(steps.len())
-    };
-    for (number, step) in steps.iter().enumerate().take(show) {
-        println!("Hint {} of {}:\n{step}\n", number + 1, steps.len());
-    }
-    if show < steps.len() {
-        println!("(Run it again for the next hint.)");
-    } else {
-        println!(
-            "That was the last hint. The reference solution is in {}.",
-            exercise
-                .solution_dir
-                .strip_prefix(root)
-                .unwrap_or(&exercise.solution_dir)
-                .display()
-        );
-    }
-    if let Some(parent) = seen_file.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(seen_file, show.to_string())?;
     Ok(())
 }
