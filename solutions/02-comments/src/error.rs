@@ -30,6 +30,7 @@ pub enum CommentsError {
     Storage(#[from] rusqlite::Error),
 }
 
+// ANCHOR: into_response
 impl IntoResponse for CommentsError {
     fn into_response(self) -> Response {
         match &self {
@@ -49,3 +50,4 @@ impl IntoResponse for CommentsError {
         }
     }
 }
+// ANCHOR_END: into_response

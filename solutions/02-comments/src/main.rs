@@ -1,4 +1,4 @@
-//! Runs the comments service alone: `cargo run -p comments` (port 4001 by default).
+//! Runs this comments service on its own (port 4001 unless `PORT` says otherwise).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

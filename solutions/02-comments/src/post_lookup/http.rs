@@ -19,6 +19,7 @@ pub struct PostsOverHttp {
     posts_url: String,
 }
 
+// ANCHOR: new
 impl PostsOverHttp {
     /// `posts_url` is the posts service's address, e.g. `http://localhost:4000`.
     /// `timeout` bounds the whole request, from connecting to the last byte.
@@ -33,6 +34,7 @@ impl PostsOverHttp {
         }
     }
 }
+// ANCHOR_END: new
 
 // ANCHOR: ask_posts
 impl PostLookup for PostsOverHttp {

@@ -2,12 +2,16 @@
 //!
 //! Every test starts the real service on `127.0.0.1:0` with a fresh data
 //! directory and talks to it over HTTP, like the other services will.
+//!
+//! These tests run comments the default way (`POST_LOOKUP=events`), which is
+//! given code. The part you write, asking posts directly, has its own
+//! specification: `sync_spec.rs`.
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use blog_runtime::Server;
 use comments::content::{ContentError, MAX_CONTENT_CHARS};
@@ -18,7 +22,7 @@ use tokio::sync::mpsc;
 
 /// A port where nothing listens: the service must cope with a missing bus.
 const NO_BUS: &str = "http://127.0.0.1:9";
-/// A port where nothing listens: posts is down.
+/// A port where nothing listens: these tests never ask posts.
 const NO_POSTS: &str = "http://127.0.0.1:9";
 
 /// How one test wants the service started.
@@ -408,77 +412,6 @@ async fn comments_and_known_posts_survive_a_restart() {
     assert_eq!(listed[0]["status"], "approved", "and its status");
     comment(&client, &server.url(), "p1", "the post is still known").await;
     server.stop().await;
-}
-
-/// A posts service that accepts connections and never answers.
-async fn hanging_posts() -> Server {
-    let app = Router::new().route(
-        "/posts",
-        get(|| async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Json(json!({}))
-        }),
-    );
-    Server::start("127.0.0.1:0".parse().unwrap(), app).await.unwrap()
-}
-
-#[tokio::test]
-async fn http_lookup_answers_503_within_its_timeout_when_posts_is_down_or_hangs() {
-    let data = tempfile::tempdir().unwrap();
-    let hanging = hanging_posts().await;
-    let hanging_url = hanging.url();
-    let client = client();
-    let timeout = Duration::from_millis(300);
-
-    for (what, posts_url) in [("down", NO_POSTS), ("hanging", hanging_url.as_str())] {
-        let setup = Setup { post_lookup: PostLookupMode::Http, posts_url, posts_timeout: timeout, ..Setup::default() };
-        let server = start_comments(data.path(), setup).await;
-        let started = Instant::now();
-        let (status, body) =
-            send(client.post(format!("{}/posts/p1/comments", server.url())).json(&json!({"content": "hi"}))).await;
-        let waited = started.elapsed();
-        expect_status(&format!("a comment while posts is {what}"), status, &body, 503);
-        assert_eq!(body["error"], "the posts service is unavailable", "posts {what}: {body}");
-        // Loose on purpose: only proves the timeout is used, not a speed.
-        assert!(
-            waited < Duration::from_secs(10),
-            "posts {what}: the answer took {waited:?}, but the lookup timeout is {timeout:?}"
-        );
-        assert_eq!(list(&client, &server.url(), "p1").await, json!([]), "nothing is stored when posts is {what}");
-        server.stop().await;
-    }
-    hanging.stop().await;
-}
-
-#[tokio::test]
-async fn http_lookup_asks_the_real_posts_service() {
-    let posts_data = tempfile::tempdir().unwrap();
-    let posts = posts::start(posts::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: posts_data.path().to_path_buf(),
-        event_bus_url: NO_BUS.to_string(),
-    })
-    .await
-    .expect("the posts service should start");
-    let client = client();
-    let (status, post) = send(client.post(format!("{}/posts", posts.url())).json(&json!({"title": "hello"}))).await;
-    expect_status("creating a post", status, &post, 201);
-    let post_id = post["id"].as_str().unwrap();
-
-    let data = tempfile::tempdir().unwrap();
-    let posts_url = posts.url();
-    let setup = Setup { post_lookup: PostLookupMode::Http, posts_url: &posts_url, ..Setup::default() };
-    let server = start_comments(data.path(), setup).await;
-    let base = server.url();
-
-    // No PostCreated ever reached comments: the answer comes from posts itself.
-    let listed = comment(&client, &base, post_id, "asked posts first").await;
-    assert_eq!(listed[0]["content"], "asked posts first");
-    let (status, body) = send(client.post(format!("{base}/posts/not-a-post/comments")).json(&json!({"content": "x"}))).await;
-    expect_status("a comment on a post that posts does not have", status, &body, 404);
-
-    server.stop().await;
-    posts.stop().await;
 }
 
 #[tokio::test]

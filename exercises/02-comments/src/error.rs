@@ -1,0 +1,53 @@
+//! Every way a request to the comments service can fail, and how each is answered.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use blog_runtime::error_response;
+
+use crate::content::ContentError;
+use crate::post_id::PostIdError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommentsError {
+    /// The URL names something that cannot be a post id.
+    #[error(transparent)]
+    InvalidPostId(#[from] PostIdError),
+    /// The caller sent a comment we do not accept: they can fix it and retry.
+    #[error(transparent)]
+    InvalidContent(#[from] ContentError),
+    /// The post does not exist (or we have not heard of it yet).
+    #[error("there is no post with id {0:?}")]
+    UnknownPost(String),
+    /// The `http` post lookup could not get an answer from posts in time.
+    /// The reason is logged; the caller only needs to know to try again later.
+    #[error("the posts service is unavailable")]
+    PostsUnavailable { reason: String },
+    /// An event of a type we know, but with data we cannot read.
+    #[error(transparent)]
+    InvalidEvent(blog_events::event::EnvelopeError),
+    /// Our database failed: nothing the caller can fix.
+    #[error("storage failed: {0}")]
+    Storage(#[from] rusqlite::Error),
+}
+
+// ANCHOR: into_response
+impl IntoResponse for CommentsError {
+    fn into_response(self) -> Response {
+        match &self {
+            CommentsError::InvalidPostId(_) => error_response(StatusCode::BAD_REQUEST, self.to_string()),
+            CommentsError::InvalidContent(_) | CommentsError::InvalidEvent(_) => {
+                error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
+            }
+            CommentsError::UnknownPost(_) => error_response(StatusCode::NOT_FOUND, self.to_string()),
+            CommentsError::PostsUnavailable { reason } => {
+                tracing::warn!(%reason, "could not ask the posts service");
+                error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
+            }
+            CommentsError::Storage(error) => {
+                tracing::error!(%error, "storage failed");
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "storage failed; nothing was saved")
+            }
+        }
+    }
+}
+// ANCHOR_END: into_response

@@ -1,0 +1,47 @@
+//! What comments does with each event the bus delivers.
+//!
+//! The bus delivers every event at least once, so each reaction must be
+//! idempotent: handling an event a second time changes nothing.
+
+use blog_events::{CommentStatus, Event};
+
+use crate::CommentStore;
+use crate::store::Moderation;
+
+/// What handling an event amounted to; the handler answers `{"status": "OK"}`
+/// or `{"status": "ignored"}` accordingly (both with 200).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// The event is reflected in our data (now, or already before).
+    Applied,
+    /// The event is none of our business: nothing to do, and no error either.
+    Ignored,
+}
+
+// ANCHOR: handle_event
+/// Applies one event to the comments database.
+pub fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Result<Handled> {
+    match event {
+        // A post exists: remember it, so comments on it are accepted.
+        Event::PostCreated(post) => {
+            store.remember_post(&post.id)?;
+            Ok(Handled::Applied)
+        }
+        // Moderation only ever decides approved or rejected; a "decision"
+        // to make a comment pending again decides nothing.
+        Event::CommentModerated(decision) if decision.status == CommentStatus::Pending => Ok(Handled::Ignored),
+        Event::CommentModerated(decision) => match store.apply_moderation(decision)? {
+            Moderation::Updated | Moderation::AlreadyApplied => Ok(Handled::Applied),
+            // Not one of our comments (another comments service, or a data
+            // directory that was wiped): nothing to update, and retrying
+            // would not help, so we accept the event and move on.
+            Moderation::UnknownComment => {
+                tracing::warn!(id = %decision.id, "moderation decided on a comment we do not have");
+                Ok(Handled::Ignored)
+            }
+        },
+        // Our own announcements come back to us through the bus.
+        Event::CommentCreated(_) | Event::CommentUpdated(_) => Ok(Handled::Ignored),
+    }
+}
+// ANCHOR_END: handle_event

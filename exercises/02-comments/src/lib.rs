@@ -1,0 +1,112 @@
+//! The comments service (chapter 2).
+//!
+//! It owns the comments on each post and their moderation status, in its own
+//! database (`$DATA_DIR/comments.db`); no other service reads that file.
+//!
+//! - `GET /posts/{id}/comments` → 200 `[{"id","content","status"}]`, oldest
+//!   first (an empty list for a post without comments)
+//! - `POST /posts/{id}/comments` with `{"content"}` → 201 with the post's
+//!   whole comment list; the new comment starts `pending`
+//! - `POST /events`: consumes `PostCreated` (to know which posts exist) and
+//!   `CommentModerated` (to store moderation's decision); ignores the rest
+//! - emits `CommentCreated` for every new comment and `CommentUpdated` for
+//!   every decision that changed a status, through an outbox, so they reach
+//!   the bus even if it is down at that moment.
+//!
+//! Modules: [`content`] and [`post_id`] (what valid input is),
+//! [`post_lookup`] (how we know a post exists: our own table, or asking posts),
+//! [`events`] (what each event does), [`handlers`] (the HTTP endpoints),
+//! [`store`] (the database), [`error`] (how failures are answered).
+
+pub mod content;
+pub mod error;
+pub mod events;
+pub mod handlers;
+pub mod post_id;
+pub mod post_lookup;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use blog_events::{HttpBus, outbox};
+use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+
+pub use content::CommentContent;
+pub use error::CommentsError;
+pub use post_id::PostId;
+pub use post_lookup::{PostLookup, PostLookupMode};
+pub use store::{Comment, CommentStore};
+
+/// Where the service listens, keeps its data, sends its events, and how it
+/// checks that a post exists.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// Holds `comments.db`. Each service has its own file: database per service.
+    pub data_dir: PathBuf,
+    /// Base URL of the event bus, e.g. `http://localhost:4005`.
+    pub event_bus_url: String,
+    /// How to check that a post exists before accepting a comment on it.
+    pub post_lookup: PostLookupMode,
+    /// Base URL of the posts service; only the `http` lookup calls it.
+    pub posts_url: String,
+    /// How long the `http` lookup waits for posts before answering 503.
+    pub posts_timeout: Duration,
+}
+
+impl Config {
+    /// `HOST` (127.0.0.1), `PORT` (4001), `DATA_DIR` (./data),
+    /// `EVENT_BUS_URL` (http://localhost:4005), `POST_LOOKUP` (events | http | off;
+    /// default events), `POSTS_URL` (http://localhost:4000), `POSTS_TIMEOUT_MS` (2000).
+    pub fn from_env() -> Self {
+        let host = env_or("HOST", "127.0.0.1");
+        let port = env_or("PORT", "4001");
+        let timeout_ms: u64 = env_or("POSTS_TIMEOUT_MS", "2000")
+            .parse()
+            .expect("POSTS_TIMEOUT_MS must be a whole number of milliseconds");
+        Config {
+            addr: format!("{host}:{port}")
+                .parse()
+                .expect("HOST and PORT must form an address such as 127.0.0.1:4001"),
+            data_dir: env_or("DATA_DIR", "./data").into(),
+            event_bus_url: env_or("EVENT_BUS_URL", "http://localhost:4005"),
+            post_lookup: env_or("POST_LOOKUP", "events")
+                .parse()
+                .unwrap_or_else(|message: String| panic!("{message}")),
+            posts_url: env_or("POSTS_URL", "http://localhost:4000"),
+            posts_timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+}
+
+// ANCHOR: app
+/// The service's routes.
+pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>) -> Router {
+    let routes = Router::new()
+        .route(
+            "/posts/{id}/comments",
+            get(handlers::list_comments).post(handlers::create_comment),
+        )
+        .route("/events", post(handlers::receive_event))
+        .with_state(handlers::AppState { store, lookup });
+    with_common_layers(routes, Readiness::ready())
+}
+// ANCHOR_END: app
+
+/// Opens the database, starts the outbox relay and serves until stopped.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let store = CommentStore::open(&config.data_dir.join("comments.db"))?;
+    let lookup = config
+        .post_lookup
+        .build(&store, &config.posts_url, config.posts_timeout);
+    let publisher = Arc::new(HttpBus::new(&config.event_bus_url));
+    let mut server = Server::start(config.addr, app(store.clone(), lookup)).await?;
+    let relay = outbox::spawn_relay(store.db(), publisher, store.doorbell(), server.stopping());
+    server.attach(relay);
+    Ok(server)
+}

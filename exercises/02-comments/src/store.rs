@@ -1,0 +1,203 @@
+//! The comments database: comments, the posts we know of, and the outbox of
+//! events about comments.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use blog_events::outbox::{self, Doorbell, SharedDb};
+use blog_events::{CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{CommentContent, PostId};
+
+/// A comment as the API shows it. The post it belongs to is in the URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Comment {
+    pub id: String,
+    pub content: String,
+    pub status: CommentStatus,
+}
+
+/// What applying a moderation decision did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moderation {
+    /// The status changed and `CommentUpdated` is in the outbox.
+    Updated,
+    /// The comment already had this status: a replay or a duplicate.
+    AlreadyApplied,
+    /// We have no comment with that id.
+    UnknownComment,
+}
+
+/// A handle to the comments database; cheap to clone, one per request.
+#[derive(Clone)]
+pub struct CommentStore {
+    db: SharedDb,
+    doorbell: Doorbell,
+}
+
+impl CommentStore {
+    /// Opens or creates the database file.
+    pub fn open(path: &Path) -> rusqlite::Result<CommentStore> {
+        let conn = outbox::open_service_db(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS comments (
+                 id      TEXT PRIMARY KEY,
+                 post_id TEXT NOT NULL,
+                 content TEXT NOT NULL,
+                 status  TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS comments_by_post ON comments (post_id);
+             -- Our own copy of which posts exist, fed by PostCreated events:
+             -- comments can check a post without asking posts (database per service).
+             CREATE TABLE IF NOT EXISTS known_posts (
+                 id TEXT PRIMARY KEY
+             );",
+        )?;
+        Ok(CommentStore {
+            db: Arc::new(Mutex::new(conn)),
+            doorbell: Doorbell::default(),
+        })
+    }
+
+    // ANCHOR: create
+    /// Stores a new `pending` comment and its `CommentCreated` event in one
+    /// transaction, and returns every comment of the post, oldest first.
+    pub fn create(&self, post_id: &PostId, content: CommentContent) -> rusqlite::Result<Vec<Comment>> {
+        let comment = Comment {
+            id: new_id(),
+            content: content.as_str().to_string(),
+            status: CommentStatus::Pending,
+        };
+        let event = Event::CommentCreated(CommentCreated {
+            id: comment.id.clone(),
+            content: comment.content.clone(),
+            post_id: post_id.as_str().to_string(),
+            status: comment.status,
+        });
+        let comments = {
+            let mut conn = self.lock();
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO comments (id, post_id, content, status) VALUES (?1, ?2, ?3, ?4)",
+                params![comment.id, post_id.as_str(), comment.content, comment.status.as_str()],
+            )?;
+            outbox::enqueue(&tx, &event)?;
+            tx.commit()?;
+            comments_of(&conn, post_id.as_str())?
+        };
+        // Wake the relay so the event leaves now, not at its next poll.
+        self.doorbell.ring();
+        Ok(comments)
+    }
+    // ANCHOR_END: create
+
+    /// The comments of a post, oldest first; empty for a post we do not know.
+    pub fn for_post(&self, post_id: &PostId) -> rusqlite::Result<Vec<Comment>> {
+        comments_of(&self.lock(), post_id.as_str())
+    }
+
+    // ANCHOR: apply_moderation
+    /// Stores moderation's decision and, if it changed anything, the
+    /// `CommentUpdated` event that announces it, in one transaction.
+    ///
+    /// Idempotent: the bus delivers at least once, so the same decision may
+    /// arrive twice. The second time the status is already right, and we
+    /// neither write nor announce anything.
+    pub fn apply_moderation(&self, decision: &CommentModerated) -> rusqlite::Result<Moderation> {
+        let outcome = {
+            let mut conn = self.lock();
+            let tx = conn.transaction()?;
+            let stored = tx
+                .query_row(
+                    "SELECT post_id, content, status FROM comments WHERE id = ?1",
+                    params![decision.id],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, status_at(row, 2)?)),
+                )
+                .optional()?;
+            let Some((post_id, content, status)) = stored else {
+                return Ok(Moderation::UnknownComment);
+            };
+            if status == decision.status {
+                return Ok(Moderation::AlreadyApplied);
+            }
+            tx.execute(
+                "UPDATE comments SET status = ?1 WHERE id = ?2",
+                params![decision.status.as_str(), decision.id],
+            )?;
+            // Our own copy of the comment is what we announce: we own it.
+            let event = Event::CommentUpdated(CommentUpdated {
+                id: decision.id.clone(),
+                status: decision.status,
+                post_id,
+                content,
+            });
+            outbox::enqueue(&tx, &event)?;
+            tx.commit()?;
+            Moderation::Updated
+        };
+        self.doorbell.ring();
+        Ok(outcome)
+    }
+    // ANCHOR_END: apply_moderation
+
+    /// Remembers that a post exists. Remembering it twice changes nothing.
+    pub fn remember_post(&self, post_id: &str) -> rusqlite::Result<()> {
+        self.lock()
+            .execute("INSERT OR IGNORE INTO known_posts (id) VALUES (?1)", params![post_id])?;
+        Ok(())
+    }
+
+    /// Whether a `PostCreated` for this post has reached us.
+    pub fn knows_post(&self, post_id: &PostId) -> rusqlite::Result<bool> {
+        self.lock().query_row(
+            "SELECT EXISTS (SELECT 1 FROM known_posts WHERE id = ?1)",
+            params![post_id.as_str()],
+            |row| row.get(0),
+        )
+    }
+
+    /// The connection, for the outbox relay.
+    pub fn db(&self) -> SharedDb {
+        self.db.clone()
+    }
+
+    pub fn doorbell(&self) -> Doorbell {
+        self.doorbell.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().expect("a panic never happens while the lock is held")
+    }
+}
+
+fn comments_of(conn: &Connection, post_id: &str) -> rusqlite::Result<Vec<Comment>> {
+    let mut statement =
+        conn.prepare("SELECT id, content, status FROM comments WHERE post_id = ?1 ORDER BY rowid")?;
+    let comments = statement.query_map(params![post_id], |row| {
+        Ok(Comment {
+            id: row.get(0)?,
+            content: row.get(1)?,
+            status: status_at(row, 2)?,
+        })
+    })?;
+    comments.collect()
+}
+
+/// Reads a status column. Only this module writes it, so a bad value means
+/// a damaged file, reported as an error rather than guessed at.
+fn status_at(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<CommentStatus> {
+    let text: String = row.get(column)?;
+    CommentStatus::parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(column, Type::Text, format!("unknown comment status {text:?}").into())
+    })
+}
+
+/// 16 random hex digits: unguessable and practically never repeated.
+fn new_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
