@@ -152,6 +152,7 @@ impl Delivery {
     }
     // ANCHOR_END: deliver_everything
 
+    // ANCHOR: deliver_until_accepted
     /// Sends one event again and again, with growing pauses, until the
     /// subscriber accepts it. Only stopping the bus ends the attempts.
     async fn deliver_until_accepted(&mut self, event: &StoredEvent) -> Result<(), Stopping> {
@@ -183,6 +184,7 @@ impl Delivery {
             retry = next_retry(retry);
         }
     }
+    // ANCHOR_END: deliver_until_accepted
 
     /// Sleeps until the writer has committed an event after our cursor.
     async fn wait_for_newer_events(&mut self) -> Result<(), Stopping> {

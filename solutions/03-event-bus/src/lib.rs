@@ -116,6 +116,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 
     let mut server = Server::start(config.addr, app(state)).await?;
     server.attach(writer);
+    // ANCHOR: fan_out
     let client = delivery::http_client();
     for subscriber in &config.subscribers {
         let task = delivery::spawn_delivery(
@@ -127,6 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         );
         server.attach(task);
     }
+    // ANCHOR_END: fan_out
     tracing::info!(subscribers = ?config.subscribers, log = %path.display(), "event bus started");
     Ok(server)
 }

@@ -1,4 +1,4 @@
-//! Runs the event bus alone: `cargo run -p event-bus` (port 4005 by default).
+//! Runs the event bus on its own (port 4005 unless `PORT` says otherwise).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

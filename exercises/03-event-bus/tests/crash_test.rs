@@ -21,6 +21,16 @@ use common::*;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+/// The bus binary of the package running this test. Cargo builds it before
+/// the tests and tells us where it is, under the binary's name: `event-bus`
+/// for the reference solution, `ex03-event-bus` for the exercise (the same
+/// test file runs in both).
+fn bus_binary() -> &'static str {
+    option_env!("CARGO_BIN_EXE_event-bus")
+        .or(option_env!("CARGO_BIN_EXE_ex03-event-bus"))
+        .expect("cargo sets CARGO_BIN_EXE_<name> for the package's binary")
+}
+
 /// The real binary, run as a child process on a port of its own.
 struct BusProcess {
     child: Child,
@@ -31,7 +41,7 @@ async fn spawn_bus(data_dir: &Path, subscriber: &str) -> BusProcess {
     // PORT=0 would work, but the process would not tell us which port it
     // got: pick a free one here and hand it over.
     let port = free_addr().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_event-bus"))
+    let mut child = Command::new(bus_binary())
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("DATA_DIR", data_dir)
@@ -80,9 +90,16 @@ async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
         .build()
         .unwrap();
     let acknowledged: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    // The first answer that was not 200 (before the kill, there must be none).
+    let refused: Arc<Mutex<Option<String>>> = Arc::default();
     let mut publishers = Vec::new();
     for publisher in 0..PUBLISHERS {
-        let (client, url, acknowledged) = (client.clone(), bus.url.clone(), acknowledged.clone());
+        let (client, url, acknowledged, refused) = (
+            client.clone(),
+            bus.url.clone(),
+            acknowledged.clone(),
+            refused.clone(),
+        );
         publishers.push(tokio::spawn(async move {
             for n in (publisher..MAX_EVENTS).step_by(PUBLISHERS as usize) {
                 let request = client
@@ -92,6 +109,12 @@ async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
                     return;
                 };
                 if response.status() != 200 {
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap_or_default();
+                    refused
+                        .lock()
+                        .unwrap()
+                        .get_or_insert(format!("{status} {body}"));
                     return;
                 }
                 let Ok(body) = response.json::<serde_json::Value>().await else {
@@ -107,10 +130,18 @@ async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
         &format!("the bus has acknowledged {KILL_AFTER} events"),
         || {
             let count = acknowledged.lock().unwrap().len();
-            async move { count >= KILL_AFTER }
+            let refused = refused.lock().unwrap().is_some();
+            async move { count >= KILL_AFTER || refused }
         },
     )
     .await;
+    if let Some(answer) = refused.lock().unwrap().clone() {
+        panic!(
+            "before the kill, POST /events with a valid event should answer 200, got {answer}\n\
+             The bus could not store the event: look at src/log.rs, and at any panic message \
+             printed above this one."
+        );
+    }
     // SIGKILL, with sixteen publishers mid-request.
     bus.child
         .kill()
@@ -124,6 +155,7 @@ async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
 
     let bus = spawn_bus(data.path(), &subscriber.url()).await;
 
+    // ANCHOR: after_the_kill
     // 1. Every acknowledged event is in the log, under the seq it was given.
     let stored: BTreeMap<u64, u64> = list(&client, &bus.url, "")
         .await
@@ -169,6 +201,7 @@ async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
     )
     .await;
     assert_eq!(next, last + 1, "seqs continue after the last stored event");
+    // ANCHOR_END: after_the_kill
 
     drop(bus); // kill_on_drop
     subscriber.stop().await;

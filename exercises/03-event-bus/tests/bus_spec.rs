@@ -50,7 +50,7 @@ async fn published_events_get_increasing_seqs_and_are_read_back_oldest_first() {
         ],
         "GET /events lists what was published, oldest first, each with its seq"
     );
-    bus.stop().await;
+    stop_bus(bus).await;
 }
 
 #[tokio::test]
@@ -61,7 +61,12 @@ async fn extra_fields_are_ignored_and_a_foreign_seq_is_replaced() {
 
     let body = json!({"type": "PostCreated", "data": {"id": "p1"}, "seq": 999, "at": "noon"});
     let (status, answer) = send(client.post(format!("{}/events", bus.url())).json(&body)).await;
-    assert_eq!(status, 200, "extra fields must not be refused: {answer}");
+    assert_eq!(
+        status,
+        200,
+        "extra fields must not be refused: {answer}{}",
+        advice(status, &answer)
+    );
     assert_eq!(
         answer,
         json!({"status": "OK", "seq": 1}),
@@ -73,9 +78,10 @@ async fn extra_fields_are_ignored_and_a_foreign_seq_is_replaced() {
         events,
         vec![json!({"type": "PostCreated", "data": {"id": "p1"}, "seq": 1})]
     );
-    bus.stop().await;
+    stop_bus(bus).await;
 }
 
+// ANCHOR: replay_test
 #[tokio::test]
 async fn after_and_limit_page_through_the_log() {
     let data = tempfile::tempdir().unwrap();
@@ -122,8 +128,9 @@ async fn after_and_limit_page_through_the_log() {
         page,
         vec![json!({"type": "Counted", "data": {"n": 5}, "seq": 5})]
     );
-    bus.stop().await;
+    stop_bus(bus).await;
 }
+// ANCHOR_END: replay_test
 
 #[tokio::test]
 async fn concurrent_publishers_each_get_their_own_seq_and_limit_is_capped_at_1000() {
@@ -171,7 +178,7 @@ async fn concurrent_publishers_each_get_their_own_seq_and_limit_is_capped_at_100
             "event {n} was acknowledged as seq {seq}, but seq {seq} holds {stored}"
         );
     }
-    bus.stop().await;
+    stop_bus(bus).await;
 }
 
 #[tokio::test]
@@ -260,7 +267,7 @@ async fn bad_events_are_refused_with_a_json_4xx_and_nothing_is_stored() {
     );
     // And the numbering did not move: the next good event is seq 1.
     assert_eq!(publish(&client, &bus.url(), "A", json!(null)).await, 1);
-    bus.stop().await;
+    stop_bus(bus).await;
 }
 
 #[tokio::test]
@@ -294,7 +301,7 @@ async fn bad_paging_parameters_are_a_json_400() {
         1,
         "bad queries change nothing"
     );
-    bus.stop().await;
+    stop_bus(bus).await;
 }
 
 #[tokio::test]
@@ -309,9 +316,10 @@ async fn health_and_readiness_answer() {
             "{probe} should answer 200, got {status} {body}"
         );
     }
-    bus.stop().await;
+    stop_bus(bus).await;
 }
 
+// ANCHOR: in_order_test
 #[tokio::test]
 async fn every_subscriber_gets_every_event_once_in_order_with_its_seq() {
     let data = tempfile::tempdir().unwrap();
@@ -334,11 +342,13 @@ async fn every_subscriber_gets_every_event_once_in_order_with_its_seq() {
         json!({"type": "Counted", "data": {"n": 5}, "seq": 5}),
         "a delivered event is {{\"type\",\"data\",\"seq\"}}, as stored"
     );
-    bus.stop().await;
+    stop_bus(bus).await;
     one.stop().await;
     two.stop().await;
 }
+// ANCHOR_END: in_order_test
 
+// ANCHOR: down_test
 #[tokio::test]
 async fn a_subscriber_that_is_down_or_failing_does_not_block_the_others() {
     let data = tempfile::tempdir().unwrap();
@@ -362,10 +372,11 @@ async fn a_subscriber_that_is_down_or_failing_does_not_block_the_others() {
     failing.set_healthy(true);
     failing.wait_for_all("the recovered subscriber", 20).await;
     assert_in_order("the recovered subscriber", &failing.received_seqs(), 20);
-    bus.stop().await;
+    stop_bus(bus).await;
     healthy.stop().await;
     failing.stop().await;
 }
+// ANCHOR_END: down_test
 
 #[tokio::test]
 async fn a_subscriber_that_comes_back_gets_everything_it_missed() {
@@ -385,7 +396,7 @@ async fn a_subscriber_that_comes_back_gets_everything_it_missed() {
     }
     late.wait_for_all("the subscriber that came back", 15).await;
     assert_in_order("the subscriber that came back", &late.received_seqs(), 15);
-    bus.stop().await;
+    stop_bus(bus).await;
     late.stop().await;
 }
 
@@ -397,13 +408,13 @@ async fn a_new_subscriber_gets_the_whole_history() {
     for n in 1..=12 {
         publish(&client, &bus.url(), "Old", json!({ "n": n })).await;
     }
-    bus.stop().await;
+    stop_bus(bus).await;
 
     let newcomer = FakeSubscriber::start(true).await;
     let bus = start_bus(data.path(), &[newcomer.url()]).await;
     newcomer.wait_for_all("a subscriber added later", 12).await;
     assert_in_order("a subscriber added later", &newcomer.received_seqs(), 12);
-    bus.stop().await;
+    stop_bus(bus).await;
     newcomer.stop().await;
 }
 
@@ -417,7 +428,7 @@ async fn events_survive_a_restart_and_numbering_goes_on() {
         publish(&client, &bus.url(), "Durable", json!({ "n": n })).await;
     }
     let before = list(&client, &bus.url(), "").await;
-    bus.stop().await;
+    stop_bus(bus).await;
 
     let bus = start_bus(data.path(), &[]).await;
     assert_eq!(
@@ -427,7 +438,7 @@ async fn events_survive_a_restart_and_numbering_goes_on() {
     );
     let next = publish(&client, &bus.url(), "Durable", json!({ "n": 6 })).await;
     assert_eq!(next, 6, "seqs continue after a restart, never reused");
-    bus.stop().await;
+    stop_bus(bus).await;
 }
 
 #[tokio::test]
@@ -441,7 +452,7 @@ async fn a_cursor_survives_a_restart() {
         publish(&client, &bus.url(), "Counted", json!({ "n": n })).await;
     }
     subscriber.wait_for_all("the subscriber", 50).await;
-    bus.stop().await;
+    stop_bus(bus).await;
     subscriber.forget();
 
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
@@ -463,7 +474,7 @@ async fn a_cursor_survives_a_restart() {
         resent.len() <= 5,
         "after a restart the bus must resume from the subscriber's cursor, not resend the history; it resent {resent:?}"
     );
-    bus.stop().await;
+    stop_bus(bus).await;
     subscriber.stop().await;
 }
 
@@ -477,13 +488,13 @@ async fn events_published_while_a_subscriber_is_down_are_delivered_after_a_resta
     for n in 1..=8 {
         publish(&client, &bus.url(), "Pending", json!({ "n": n })).await;
     }
-    bus.stop().await;
+    stop_bus(bus).await;
 
     subscriber.set_healthy(true);
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
     subscriber.wait_for_all("the subscriber", 8).await;
     assert_in_order("the subscriber", &subscriber.received_seqs(), 8);
     let _: Vec<Value> = list(&client, &bus.url(), "").await;
-    bus.stop().await;
+    stop_bus(bus).await;
     subscriber.stop().await;
 }

@@ -31,6 +31,31 @@ pub async fn start_bus(data_dir: &Path, subscribers: &[String]) -> Server {
         .expect("the event bus should start")
 }
 
+/// Stops the bus, and fails if it does not stop within [`PATIENCE`]: every
+/// delivery task must end when the bus is asked to stop.
+pub async fn stop_bus(bus: Server) {
+    if tokio::time::timeout(PATIENCE, bus.stop()).await.is_err() {
+        panic!(
+            "the bus did not stop within {PATIENCE:?}: a delivery task must end when the bus \
+             stops (its helpers then return `Err(Stopping)`; pass it on with `?`)"
+        );
+    }
+}
+
+/// What to add to a failure message when the bus answered an error, so the
+/// reader knows where to look.
+pub fn advice(status: u16, body: &Value) -> String {
+    if body.to_string().contains("not yet implemented") {
+        return format!("\nA `todo!()` is still in the way: {}", body["error"]);
+    }
+    match status {
+        500 | 503 => "\nThe bus could not store or read its log: look at src/log.rs, and at any \
+                      panic message printed above this one."
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Sends a request and returns the status and the JSON body (or the text
 /// wrapped in a string when it is not JSON).
 pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
@@ -50,8 +75,10 @@ pub async fn publish(client: &reqwest::Client, bus: &str, kind: &str, data: Valu
     )
     .await;
     assert_eq!(
-        status, 200,
-        "POST /events with a valid event should answer 200, got {status} {body}"
+        status,
+        200,
+        "POST /events with a valid event should answer 200, got {status} {body}{}",
+        advice(status, &body)
     );
     assert_eq!(
         body["status"], "OK",
@@ -66,8 +93,10 @@ pub async fn publish(client: &reqwest::Client, bus: &str, kind: &str, data: Valu
 pub async fn list(client: &reqwest::Client, bus: &str, query: &str) -> Vec<Value> {
     let (status, body) = send(client.get(format!("{bus}/events{query}"))).await;
     assert_eq!(
-        status, 200,
-        "GET /events{query} should answer 200, got {status} {body}"
+        status,
+        200,
+        "GET /events{query} should answer 200, got {status} {body}{}",
+        advice(status, &body)
     );
     body.as_array()
         .unwrap_or_else(|| panic!("GET /events{query} should answer a JSON list, got {body}"))
@@ -192,14 +221,22 @@ impl FakeSubscriber {
 
     /// Waits until every seq in `1..=last` has arrived at least once.
     pub async fn wait_for_all(&self, name: &str, last: u64) {
-        wait_until(
-            &format!("{name} has received every event up to seq {last}"),
-            || {
-                let seqs = self.received_seqs();
-                async move { (1..=last).all(|seq| seqs.contains(&seq)) }
-            },
-        )
-        .await;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let seqs = self.received_seqs();
+            let Some(missing) = (1..=last).find(|seq| !seqs.contains(seq)) else {
+                return;
+            };
+            assert!(
+                Instant::now() < deadline,
+                "gave up after {PATIENCE:?} waiting until {name} has received every event up to \
+                 seq {last}: it has received {} event(s) {seqs:?}, and seq {missing} is missing.\n\
+                 Delivery is src/delivery.rs: each subscriber's task must send every stored event \
+                 to it, in order, again and again until it is accepted (answers 2xx).",
+                seqs.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn stop(self) {

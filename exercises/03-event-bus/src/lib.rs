@@ -1,0 +1,148 @@
+//! Chapter 3: the event bus, the heart of the blog.
+//!
+//! Services never call each other; they tell the bus what happened, and the
+//! bus tells everyone else, without losing an event. You write its core in
+//! three places; the HTTP side, the writer thread and the retries are given.
+//!
+//! TODO 1: `log::append_batch` in src/log.rs — store events, numbered, in one
+//!         transaction (the bus answers "OK" only after this).
+//! TODO 2: `log::read_page` in src/log.rs — read the log after a seq, for
+//!         `GET /events?after=N&limit=M` and for delivery.
+//! TODO 3: `deliver` and `deliver_everything` in src/delivery.rs — send
+//!         every event to a subscriber, in order, moving its cursor only
+//!         when it accepted the event.
+//!
+//! Run `cargo test -p ex03-event-bus` until it is green; `cargo workbook hint`
+//! helps.
+//!
+//! The bus owns one thing, the event log, in its own database
+//! (`$DATA_DIR/event-bus.db`).
+//!
+//! - `POST /events` with `{"type","data"}` → 200 `{"status":"OK","seq":N}`,
+//!   answered only once the event is on disk. Any non-blank `type` is
+//!   accepted: the bus stores and forwards, it does not interpret.
+//! - `GET /events[?after=N][&limit=M]` → the stored events, oldest first,
+//!   each `{"type","data","seq"}`; `after` and `limit` page through the log
+//!   so a service can rebuild its state from it.
+//! - Every event goes to every subscriber (`SUBSCRIBERS`) as
+//!   `POST {subscriber}/events`, in order and at least once, retried while
+//!   the subscriber is down, from a cursor that survives restarts.
+//!
+//! Unlike the Node.js bus this one is modelled on (which keeps events in
+//! memory and posts each one once, shrugging at failures), it loses nothing
+//! it acknowledged: not when a subscriber is down, not when the bus itself
+//! is killed.
+//!
+//! Modules, in the order an event meets them:
+//! [`handlers`] (the HTTP endpoints) and [`event_type`] (what a valid type
+//! is) → [`writer`] (group commit: many events per disk flush) → [`log`]
+//! (the SQLite tables: append, read a page, cursors) → [`delivery`] (one
+//! task per subscriber). [`error`] says how failures are answered.
+
+pub mod delivery;
+pub mod error;
+pub mod event_type;
+pub mod handlers;
+pub mod log;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::get;
+use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+use tokio::sync::watch;
+
+pub use error::BusError;
+pub use event_type::EventType;
+pub use handlers::BusState;
+pub use log::{NewEvent, StoredEvent};
+pub use writer::Appender;
+
+/// The subscribers of the blog system: posts, comments, query, moderation.
+pub const DEFAULT_SUBSCRIBERS: &str =
+    "http://localhost:4000,http://localhost:4001,http://localhost:4002,http://localhost:4003";
+
+/// Where the bus listens, keeps its log and sends events.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// Holds `event-bus.db`: the events and the subscribers' cursors.
+    pub data_dir: PathBuf,
+    /// Base URLs that receive every event at `{base}/events`. A URL is also
+    /// the name of its cursor: change it and that subscriber starts over
+    /// from the first event.
+    pub subscribers: Vec<String>,
+}
+
+impl Config {
+    /// `HOST` (127.0.0.1), `PORT` (4005), `DATA_DIR` (./data) and
+    /// `SUBSCRIBERS` (comma-separated base URLs; default: the four services).
+    pub fn from_env() -> Self {
+        let host = env_or("HOST", "127.0.0.1");
+        let port = env_or("PORT", "4005");
+        Config {
+            addr: format!("{host}:{port}")
+                .parse()
+                .expect("HOST and PORT must form an address such as 127.0.0.1:4005"),
+            data_dir: env_or("DATA_DIR", "./data").into(),
+            subscribers: parse_subscribers(&env_or("SUBSCRIBERS", DEFAULT_SUBSCRIBERS)),
+        }
+    }
+}
+
+/// Splits a comma-separated list of URLs, dropping blanks and trailing slashes.
+pub fn parse_subscribers(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|url| url.trim().trim_end_matches('/'))
+        .filter(|url| !url.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+// ANCHOR: app
+/// The bus's routes.
+pub fn app(state: BusState) -> Router {
+    let routes = Router::new()
+        .route(
+            "/events",
+            get(handlers::list_events).post(handlers::publish_event),
+        )
+        .with_state(state);
+    with_common_layers(routes, Readiness::ready())
+}
+// ANCHOR_END: app
+
+/// Opens the log, starts the writer and one delivery task per subscriber,
+/// and serves until stopped. [`Server::stop`] ends them all.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let path = config.data_dir.join("event-bus.db");
+    let writer_conn = log::open(&path)?;
+    // Delivery tasks compare their cursor with this to know if there is more.
+    let (head, head_watch) = watch::channel(log::last_seq(&writer_conn)?);
+    let (appender, writer) = writer::spawn_writer(writer_conn, head);
+    let state = BusState {
+        appender,
+        reader: Arc::new(Mutex::new(log::open(&path)?)),
+    };
+
+    let mut server = Server::start(config.addr, app(state)).await?;
+    server.attach(writer);
+    // ANCHOR: fan_out
+    let client = delivery::http_client();
+    for subscriber in &config.subscribers {
+        let task = delivery::spawn_delivery(
+            log::open(&path)?,
+            subscriber,
+            client.clone(),
+            head_watch.clone(),
+            server.stopping(),
+        );
+        server.attach(task);
+    }
+    // ANCHOR_END: fan_out
+    tracing::info!(subscribers = ?config.subscribers, log = %path.display(), "event bus started");
+    Ok(server)
+}

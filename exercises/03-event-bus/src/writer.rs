@@ -1,0 +1,121 @@
+//! Group commit: one writer, many events per disk flush.
+//!
+//! The bus may only answer "OK" once an event is on disk, and a durable
+//! commit costs a wait for the disk (often a few milliseconds). Committing
+//! each request on its own would cap the bus at a few hundred events per
+//! second. Instead every handler hands its event to [`Appender::append`],
+//! and a single writer thread takes *everything that is waiting*, appends it
+//! in one transaction, commits once, and then answers all of those handlers.
+//! The busier the bus, the bigger the batches, so throughput grows with load
+//! while each event is still durable before its sender hears "OK".
+//!
+//! A single writer also makes sequence numbers trivially ordered: only one
+//! place ever appends to the log.
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::log::{self, NewEvent};
+
+/// The most events one transaction takes; bounds the time a batch holds the
+/// write lock and the memory it uses.
+pub const MAX_BATCH: usize = 1000;
+
+/// How many events may wait for the writer. When it is full, handlers wait
+/// their turn (back-pressure) instead of piling up without limit.
+const QUEUE: usize = 10_000;
+
+/// One handler waiting for its event to be stored: the event, and where to
+/// send its sequence number once the commit is done.
+struct Pending {
+    event: NewEvent,
+    stored: oneshot::Sender<Result<u64, String>>,
+}
+
+/// Why an append did not happen. Either way the event is *not* acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("the bus is shutting down")]
+    Stopped,
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// The handlers' side of the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Appender {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Appender {
+    /// Stores `event` durably and returns its sequence number. Returns only
+    /// after the transaction holding it has committed.
+    pub async fn append(&self, event: NewEvent) -> Result<u64, AppendError> {
+        let (stored, seq) = oneshot::channel();
+        self.queue
+            .send(Pending { event, stored })
+            .await
+            .map_err(|_| AppendError::Stopped)?;
+        match seq.await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(error)) => Err(AppendError::Storage(error)),
+            Err(_) => Err(AppendError::Stopped),
+        }
+    }
+}
+
+/// Starts the writer on its own thread (SQLite calls block; a commit waits
+/// for the disk). After each commit it publishes the newest seq on `head`,
+/// which wakes the delivery tasks at once.
+///
+/// The writer ends when every [`Appender`] is gone, that is when the HTTP
+/// server has stopped and no handler can append any more. Events already
+/// queued by then are still written and answered.
+pub fn spawn_writer(conn: Connection, head: watch::Sender<u64>) -> (Appender, JoinHandle<()>) {
+    let (queue, waiting) = mpsc::channel(QUEUE);
+    let task = tokio::task::spawn_blocking(move || run_writer(conn, waiting, head));
+    (Appender { queue }, task)
+}
+
+// ANCHOR: run_writer
+fn run_writer(
+    mut conn: Connection,
+    mut waiting: mpsc::Receiver<Pending>,
+    head: watch::Sender<u64>,
+) {
+    // Sleep until at least one event waits (no polling, no timer) ...
+    while let Some(first) = waiting.blocking_recv() {
+        // ... then take everything else already waiting, without waiting more.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match waiting.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let (events, answers): (Vec<NewEvent>, Vec<_>) = batch
+            .into_iter()
+            .map(|pending| (pending.event, pending.stored))
+            .unzip();
+        match log::append_batch(&mut conn, &events) {
+            Ok(seqs) => {
+                if let Some(&newest) = seqs.last() {
+                    head.send_replace(newest);
+                }
+                // Acknowledge only now that the commit is on disk.
+                for (answer, seq) in answers.into_iter().zip(seqs) {
+                    // A handler whose client hung up is gone; its event is stored anyway.
+                    let _ = answer.send(Ok(seq));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, events = events.len(), "could not append to the log");
+                for answer in answers {
+                    let _ = answer.send(Err(error.to_string()));
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: run_writer
