@@ -11,9 +11,11 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::{Json, Router};
 use blog_events::publish::PublishFuture;
-use blog_events::{CommentStatus, Event, PublishError, Publisher};
+use blog_events::{
+    CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event, PostCreated, PublishError, Publisher,
+};
 use blog_runtime::Server;
-use moderation::moderate;
+use moderation::{moderate, react};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -40,6 +42,44 @@ fn the_word_orange_is_rejected_in_any_case_and_anything_else_approved() {
     }
 }
 // ANCHOR_END: rule_table
+
+// ANCHOR: react_test
+#[test]
+fn a_new_comment_is_answered_with_its_decision_and_every_other_event_with_nothing() {
+    let created = |content: &str| {
+        Event::CommentCreated(CommentCreated {
+            id: "c1".into(),
+            content: content.into(),
+            post_id: "p1".into(),
+            status: CommentStatus::Pending,
+        })
+    };
+    let moderated = |content: &str, status| {
+        Event::CommentModerated(CommentModerated {
+            id: "c1".into(),
+            post_id: "p1".into(),
+            status,
+            content: content.into(),
+        })
+    };
+    assert_eq!(react(&created("hello")), Some(moderated("hello", CommentStatus::Approved)));
+    assert_eq!(react(&created("an orange")), Some(moderated("an orange", CommentStatus::Rejected)));
+
+    let others = [
+        Event::PostCreated(PostCreated { id: "p1".into(), title: "orange".into() }),
+        moderated("orange", CommentStatus::Rejected),
+        Event::CommentUpdated(CommentUpdated {
+            id: "c1".into(),
+            status: CommentStatus::Rejected,
+            post_id: "p1".into(),
+            content: "orange".into(),
+        }),
+    ];
+    for event in others {
+        assert_eq!(react(&event), None, "moderation has nothing to say about a {} event", event.kind());
+    }
+}
+// ANCHOR_END: react_test
 
 /// A publisher that records what it is given, or fails while `down` is set.
 #[derive(Default)]
@@ -94,7 +134,11 @@ async fn each_new_comment_gets_a_decision_published_before_the_200() {
 
     for (id, content) in [("c1", "what a lovely post"), ("c2", "I prefer Orange.")] {
         let (status, body) = send_event(&server.url(), &comment_created(id, content)).await;
-        assert_eq!((status, &body), (200, &json!({"status": "OK"})), "CommentCreated {id}");
+        assert_eq!(
+            (status, &body),
+            (200, &json!({"status": "OK"})),
+            "a CommentCreated ({id}) should be answered 200 once its decision is published"
+        );
     }
 
     // Published before the answer, so it is there as soon as we have the 200.
@@ -108,6 +152,7 @@ async fn each_new_comment_gets_a_decision_published_before_the_200() {
     server.stop().await;
 }
 
+// ANCHOR: bus_down_test
 #[tokio::test]
 async fn when_the_bus_is_down_it_answers_503_and_the_redelivery_is_not_lost() {
     let publisher = Arc::new(FakePublisher::default());
@@ -127,6 +172,7 @@ async fn when_the_bus_is_down_it_answers_503_and_the_redelivery_is_not_lost() {
     assert_eq!(publisher.published_json(), vec![comment_moderated("c1", "orange you glad", "rejected")]);
     server.stop().await;
 }
+// ANCHOR_END: bus_down_test
 
 #[tokio::test]
 async fn a_duplicate_delivery_publishes_the_same_decision_again() {
@@ -134,8 +180,10 @@ async fn a_duplicate_delivery_publishes_the_same_decision_again() {
     let server = start_with(publisher.clone()).await;
     let event = comment_created("c1", "hello");
 
-    send_event(&server.url(), &event).await;
-    send_event(&server.url(), &event).await;
+    for delivery in ["first", "second"] {
+        let (status, body) = send_event(&server.url(), &event).await;
+        assert_eq!(status, 200, "the {delivery} delivery of the same CommentCreated should answer 200, got {body}");
+    }
 
     // Harmless: the rule is pure, so both decisions agree, and comments
     // applies a decision it already has as a no-op.
@@ -157,7 +205,11 @@ async fn other_events_are_ignored_and_bad_ones_refused() {
         json!({"type": "SomethingNew"}),
     ];
     for event in ignored {
-        assert_eq!(send_event(&server.url(), &event).await, (200, json!({"status": "ignored"})), "{event}");
+        assert_eq!(
+            send_event(&server.url(), &event).await,
+            (200, json!({"status": "ignored"})),
+            "{event} is none of moderation's business: 200, ignored"
+        );
     }
     let refused = [
         (json!({"data": {}}), 422),

@@ -1,4 +1,4 @@
-//! Runs the moderation service alone: `cargo run -p moderation` (port 4003 by default).
+//! Runs this moderation service on its own (port 4003 unless `PORT` says otherwise).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
