@@ -258,6 +258,15 @@ impl RunningSystem {
             .get(name)
             .with_context(|| format!("no service {name}"))?
             .clone();
+        // Another process on our port would answer our health check and hide
+        // the fact that this service could not start: refuse up front.
+        let port = self.plan.port(name);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            bail!(
+                "port {port} for {name} is already in use (is the blog already running? \
+                 `cargo workbook doctor` lists busy ports)"
+            );
+        }
         let mut command = Command::new(&program.program);
         command
             .args(&program.args)
@@ -302,6 +311,9 @@ impl RunningSystem {
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
+                if let Some(status) = child.try_wait()? {
+                    bail!("{name} exited during start-up ({status}){}", self.log_hint(name));
+                }
                 break;
             }
             if Instant::now() > deadline {

@@ -223,3 +223,34 @@ async fn query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_d
     );
     system.stop(Duration::from_secs(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_already_taken_is_reported_instead_of_trusting_whoever_answers() {
+    let data = tempfile::tempdir().unwrap();
+    let mut plan = Plan::reference(
+        env!("CARGO_BIN_EXE_blog").as_ref(),
+        data.path().join("data"),
+        Logs::Dir(data.path().join("logs")),
+    )
+    .with_free_ports()
+    .unwrap();
+    // Something else already listens where posts should, and even answers
+    // /healthz (another copy of the blog, say): its health is not ours.
+    let squatter = blog_runtime::Server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        blog_runtime::with_common_layers(axum::Router::new(), blog_runtime::Readiness::ready()),
+    )
+    .await
+    .unwrap();
+    plan.ports.insert("posts".into(), squatter.addr().port());
+
+    let error = match plan.launch().await {
+        Ok(_) => panic!("the launch must fail when a port is taken"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("port") && error.contains("for posts is already in use"),
+        "{error}"
+    );
+    squatter.stop().await;
+}
