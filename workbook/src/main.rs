@@ -7,6 +7,9 @@
 //! - `doctor`: is this machine ready (Rust, Docker, minikube, ports)?
 //! - `up [--mine]`: run the blog, with your own services where they pass.
 //! - `bench`: measure the running system (release build).
+//! - `deploy`, `undeploy`: the blog on minikube (chapter 9).
+
+mod deploy;
 
 use std::io::Write;
 use std::path::Path;
@@ -93,6 +96,18 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         rate: u64,
     },
+    /// Deploy the blog to minikube: build the image into it, apply k8s/, wait for every rollout.
+    Deploy {
+        /// Print the commands instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove the blog from minikube (`kubectl delete -k k8s/`), its data too.
+    Undeploy {
+        /// Print the commands instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() {
@@ -155,6 +170,8 @@ fn run(cli: Cli) -> Result<()> {
             tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
         }
         Command::Bench { seconds, clients, rate } => workbook::system::bench(&root, seconds, clients, rate),
+        Command::Deploy { dry_run } => deploy::deploy(&root, dry_run),
+        Command::Undeploy { dry_run } => deploy::undeploy(&root, dry_run),
     }
 }
 
