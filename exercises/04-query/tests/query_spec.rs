@@ -76,7 +76,8 @@ async fn wait_until_ready(client: &reqwest::Client, base: &str, within: Duration
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the query service did not become ready within {within:?} (/readyz still answers {status})"
+            "the query service did not become ready within {within:?} (/readyz still answers {status}): \
+             the replay of the log did not finish; if a todo!() panicked during it, its message is printed above"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -162,6 +163,7 @@ async fn events_pushed_by_the_bus_show_up_in_get_posts() {
     server.stop().await;
 }
 
+// ANCHOR: redelivery
 #[tokio::test]
 async fn a_redelivered_event_changes_nothing() {
     let server = start_query(NO_BUS, false).await;
@@ -193,6 +195,8 @@ async fn a_redelivered_event_changes_nothing() {
     );
     server.stop().await;
 }
+
+// ANCHOR_END: redelivery
 
 #[tokio::test]
 async fn an_unknown_event_type_is_acknowledged_and_ignored() {

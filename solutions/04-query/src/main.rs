@@ -1,4 +1,4 @@
-//! Runs the query service alone: `cargo run -p query` (port 4002 by default).
+//! Runs this query service on its own (port 4002 unless `PORT` says otherwise).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

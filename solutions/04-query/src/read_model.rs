@@ -46,6 +46,7 @@ impl PostView {
     }
 }
 
+// ANCHOR: read_model
 /// Everything the query service knows, rebuilt from events alone.
 ///
 /// Throwing it away loses nothing: the bus's log holds every event it was
@@ -61,6 +62,7 @@ pub struct ReadModel {
     /// or below it has been applied already (the bus delivers at least once).
     last_seq: Option<u64>,
 }
+// ANCHOR_END: read_model
 
 impl ReadModel {
     pub fn new() -> Self {

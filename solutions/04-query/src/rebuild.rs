@@ -46,6 +46,7 @@ pub fn spawn_rebuild(
     })
 }
 
+// ANCHOR: replay
 /// Pages through the log until the bus answers an empty page. Returns how many
 /// events were read. Never gives up: the caller decides when to stop waiting.
 async fn replay(log: &BusLog, state: &QueryState) -> usize {
@@ -78,6 +79,7 @@ async fn replay(log: &BusLog, state: &QueryState) -> usize {
         after = next;
     }
 }
+// ANCHOR_END: replay
 
 /// Applies one page of the log and returns the cursor for the next request:
 /// the highest sequence number seen (including events we could not use, so
