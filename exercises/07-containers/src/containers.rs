@@ -75,7 +75,12 @@ impl MiniDocker {
     // ANCHOR: create
     /// `docker create IMAGE CMD...`: makes a container, does not start it.
     /// Returns its id. `labels` are extra `key=value` tags to find it by.
-    pub async fn create(&self, image: &str, cmd: &[&str], labels: &[(&str, &str)]) -> Result<String> {
+    pub async fn create(
+        &self,
+        image: &str,
+        cmd: &[&str],
+        labels: &[(&str, &str)],
+    ) -> Result<String> {
         // TODO 1: build a `ContainerCreateBody` with the image, the command
         // (`None` when `cmd` is empty: the image's default runs) and the
         // labels: the caller's, plus `LABEL` with the value "1". Then call
@@ -138,7 +143,12 @@ impl MiniDocker {
 
     /// `docker run --detach IMAGE CMD...`: create, then start, without
     /// waiting. Returns the id.
-    pub async fn run_detached(&self, image: &str, cmd: &[&str], labels: &[(&str, &str)]) -> Result<String> {
+    pub async fn run_detached(
+        &self,
+        image: &str,
+        cmd: &[&str],
+        labels: &[(&str, &str)],
+    ) -> Result<String> {
         let id = self.create(image, cmd, labels).await?;
         self.start(&id).await?;
         Ok(id)

@@ -83,7 +83,10 @@ async fn run(command: Command) -> Result<i32> {
             return Ok(finished.exit_code as i32);
         }
         Command::Ps { all } => {
-            println!("{:<14}{:<20}{:<24}{:<28}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS");
+            println!(
+                "{:<14}{:<20}{:<24}{:<28}NAMES",
+                "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+            );
             for row in engine.list(all).await? {
                 println!(
                     "{:<14}{:<20}{:<24}{:<28}{}",
@@ -103,7 +106,11 @@ async fn run(command: Command) -> Result<i32> {
             engine.kill(&id).await?;
             println!("{id}");
         }
-        Command::Exec { interactive, id, cmd } => {
+        Command::Exec {
+            interactive,
+            id,
+            cmd,
+        } => {
             let mut input = Vec::new();
             if interactive {
                 std::io::stdin().read_to_end(&mut input)?;
@@ -139,7 +146,9 @@ async fn run(command: Command) -> Result<i32> {
 
 /// `docker system prune` asks first; so do we.
 fn confirmed() -> Result<bool> {
-    print!("This removes all stopped containers, unused networks and dangling images. Continue? [y/N] ");
+    print!(
+        "This removes all stopped containers, unused networks and dangling images. Continue? [y/N] "
+    );
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;

@@ -14,13 +14,19 @@ use docker_engine::{BUSYBOX, POLITE, STUBBORN, Scratch};
 // ANCHOR: run_test
 #[tokio::test]
 async fn run_creates_and_starts_a_container_streams_its_output_and_returns_its_exit_code() {
-    let Some(scratch) = Scratch::new().await else { return };
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
     let mut output = Vec::new();
     let finished = scratch
         .mini
         .run(
             BUSYBOX,
-            &["sh", "-c", "echo hello from a container; echo oops >&2; exit 3"],
+            &[
+                "sh",
+                "-c",
+                "echo hello from a container; echo oops >&2; exit 3",
+            ],
             &scratch.labels(),
             &mut output,
         )
@@ -31,20 +37,32 @@ async fn run_creates_and_starts_a_container_streams_its_output_and_returns_its_e
         output.contains("hello from a container") && output.contains("oops"),
         "run must copy the container's stdout and stderr to `out`; got {output:?}"
     );
-    assert_eq!(finished.exit_code, 3, "run must return the command's exit code");
+    assert_eq!(
+        finished.exit_code, 3,
+        "run must return the command's exit code"
+    );
 
     // The engine agrees: the container exists and has exited with code 3.
     let state = scratch.state(&finished.id).await.unwrap_or_else(|| {
-        panic!("run returned id {:?}, but the engine has no such container", finished.id)
+        panic!(
+            "run returned id {:?}, but the engine has no such container",
+            finished.id
+        )
     });
-    assert_eq!(state.status, Some(Status::EXITED), "after run the container has exited");
+    assert_eq!(
+        state.status,
+        Some(Status::EXITED),
+        "after run the container has exited"
+    );
     assert_eq!(state.exit_code, Some(3));
 }
 // ANCHOR_END: run_test
 
 #[tokio::test]
 async fn create_only_creates_and_start_runs_it() {
-    let Some(scratch) = Scratch::new().await else { return };
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
     let id = scratch
         .mini
         .create(BUSYBOX, &["sh", "-c", "exit 7"], &scratch.labels())
@@ -56,16 +74,27 @@ async fn create_only_creates_and_start_runs_it() {
         "create must not start the container"
     );
     scratch.mini.start(&id).await.expect("start should succeed");
-    assert_eq!(scratch.wait_exited(&id).await, 7, "start must run the container's command");
+    assert_eq!(
+        scratch.wait_exited(&id).await,
+        7,
+        "start must run the container's command"
+    );
 }
 
 #[tokio::test]
 async fn the_command_must_exist_in_the_image() {
-    let Some(scratch) = Scratch::new().await else { return };
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
     let mut output = Vec::new();
     let result = scratch
         .mini
-        .run(BUSYBOX, &["no-such-program"], &scratch.labels(), &mut output)
+        .run(
+            BUSYBOX,
+            &["no-such-program"],
+            &scratch.labels(),
+            &mut output,
+        )
         .await;
     let error = match result {
         Err(error) => format!("{error:#}"),
@@ -82,7 +111,9 @@ async fn the_command_must_exist_in_the_image() {
 // ANCHOR: ps_test
 #[tokio::test]
 async fn ps_lists_running_containers_and_ps_all_also_the_stopped_ones() {
-    let Some(scratch) = Scratch::new().await else { return };
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
     let running = scratch
         .mini
         .run_detached(BUSYBOX, POLITE, &scratch.labels())
@@ -103,33 +134,58 @@ async fn ps_lists_running_containers_and_ps_all_also_the_stopped_ones() {
         .unwrap_or_else(|| panic!("ps must list the running container {running}: {ps:#?}"));
     assert_eq!(row.state, "running");
     assert_eq!(row.image, BUSYBOX);
-    assert!(row.status.starts_with("Up"), "status of a running container: {:?}", row.status);
+    assert!(
+        row.status.starts_with("Up"),
+        "status of a running container: {:?}",
+        row.status
+    );
     assert!(
         !ps.iter().any(|row| row.id == done),
         "ps without --all must not list the container that has exited"
     );
 
-    let all = scratch.mini.list(true).await.expect("ps --all should succeed");
+    let all = scratch
+        .mini
+        .list(true)
+        .await
+        .expect("ps --all should succeed");
     let row = all
         .iter()
         .find(|row| row.id == done)
         .unwrap_or_else(|| panic!("ps --all must list the exited container {done}"));
     assert_eq!(row.state, "exited");
-    assert!(row.status.starts_with("Exited (0)"), "status: {:?}", row.status);
-    assert!(all.iter().any(|row| row.id == running), "ps --all lists running ones too");
+    assert!(
+        row.status.starts_with("Exited (0)"),
+        "status: {:?}",
+        row.status
+    );
+    assert!(
+        all.iter().any(|row| row.id == running),
+        "ps --all lists running ones too"
+    );
 }
 // ANCHOR_END: ps_test
 
 // ANCHOR: stop_tests
 #[tokio::test]
 async fn stop_sends_sigterm_first_so_the_container_can_finish_cleanly() {
-    let Some(scratch) = Scratch::new().await else { return };
-    let id = scratch.mini.run_detached(BUSYBOX, POLITE, &scratch.labels()).await.expect("started");
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let id = scratch
+        .mini
+        .run_detached(BUSYBOX, POLITE, &scratch.labels())
+        .await
+        .expect("started");
     scratch.wait_running(&id).await;
 
     let grace = Duration::from_secs(20);
     let started = Instant::now();
-    scratch.mini.stop(&id, grace).await.expect("stop should succeed");
+    scratch
+        .mini
+        .stop(&id, grace)
+        .await
+        .expect("stop should succeed");
     let took = started.elapsed();
 
     assert_eq!(
@@ -145,13 +201,23 @@ async fn stop_sends_sigterm_first_so_the_container_can_finish_cleanly() {
 
 #[tokio::test]
 async fn stop_kills_a_container_that_ignores_sigterm_once_the_grace_period_is_over() {
-    let Some(scratch) = Scratch::new().await else { return };
-    let id = scratch.mini.run_detached(BUSYBOX, STUBBORN, &scratch.labels()).await.expect("started");
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let id = scratch
+        .mini
+        .run_detached(BUSYBOX, STUBBORN, &scratch.labels())
+        .await
+        .expect("started");
     scratch.wait_running(&id).await;
 
     let grace = Duration::from_secs(2);
     let started = Instant::now();
-    scratch.mini.stop(&id, grace).await.expect("stop should succeed");
+    scratch
+        .mini
+        .stop(&id, grace)
+        .await
+        .expect("stop should succeed");
     let took = started.elapsed();
 
     assert!(
@@ -167,8 +233,14 @@ async fn stop_kills_a_container_that_ignores_sigterm_once_the_grace_period_is_ov
 
 #[tokio::test]
 async fn kill_does_not_ask_it_ends_the_container_at_once() {
-    let Some(scratch) = Scratch::new().await else { return };
-    let id = scratch.mini.run_detached(BUSYBOX, POLITE, &scratch.labels()).await.expect("started");
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let id = scratch
+        .mini
+        .run_detached(BUSYBOX, POLITE, &scratch.labels())
+        .await
+        .expect("started");
     scratch.wait_running(&id).await;
 
     scratch.mini.kill(&id).await.expect("kill should succeed");
@@ -184,17 +256,36 @@ async fn kill_does_not_ask_it_ends_the_container_at_once() {
 // ANCHOR: exec_test
 #[tokio::test]
 async fn exec_runs_another_command_inside_the_running_container() {
-    let Some(scratch) = Scratch::new().await else { return };
-    let id = scratch.mini.run_detached(BUSYBOX, POLITE, &scratch.labels()).await.expect("started");
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let id = scratch
+        .mini
+        .run_detached(BUSYBOX, POLITE, &scratch.labels())
+        .await
+        .expect("started");
     scratch.wait_running(&id).await;
 
     let mut output = Vec::new();
     let code = scratch
         .mini
-        .exec(&id, &["sh", "-c", "echo $((6 * 7)) > /tmp/answer; cat /tmp/answer; exit 5"], None, &mut output)
+        .exec(
+            &id,
+            &[
+                "sh",
+                "-c",
+                "echo $((6 * 7)) > /tmp/answer; cat /tmp/answer; exit 5",
+            ],
+            None,
+            &mut output,
+        )
         .await
         .expect("exec should succeed");
-    assert_eq!(String::from_utf8_lossy(&output).trim(), "42", "exec must copy the command's output");
+    assert_eq!(
+        String::from_utf8_lossy(&output).trim(),
+        "42",
+        "exec must copy the command's output"
+    );
     assert_eq!(code, 5, "exec must return the command's exit code");
 
     // A shell fed from standard input, like `docker exec -i ID sh`: it sees
@@ -202,46 +293,82 @@ async fn exec_runs_another_command_inside_the_running_container() {
     let mut output = Vec::new();
     let code = scratch
         .mini
-        .exec(&id, &["sh"], Some(b"cat /tmp/answer\nhostname\nexit 0\n"), &mut output)
+        .exec(
+            &id,
+            &["sh"],
+            Some(b"cat /tmp/answer\nhostname\nexit 0\n"),
+            &mut output,
+        )
         .await
         .expect("exec with input should succeed");
     let output = String::from_utf8_lossy(&output);
-    assert!(output.contains("42"), "the shell runs in the same container and sees /tmp/answer: {output:?}");
+    assert!(
+        output.contains("42"),
+        "the shell runs in the same container and sees /tmp/answer: {output:?}"
+    );
     assert!(
         output.contains(&id[..12]),
         "a container's hostname is its short id, {}: {output:?}",
         &id[..12]
     );
     assert_eq!(code, 0);
-    assert_eq!(scratch.status(&id).await, Status::RUNNING, "exec does not stop the container");
+    assert_eq!(
+        scratch.status(&id).await,
+        Status::RUNNING,
+        "exec does not stop the container"
+    );
 }
 // ANCHOR_END: exec_test
 
 // ANCHOR: prune_test
 #[tokio::test]
 async fn prune_removes_stopped_containers_and_keeps_running_ones() {
-    let Some(scratch) = Scratch::new().await else { return };
-    let Some(bystander) = Scratch::new().await else { return };
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let Some(bystander) = Scratch::new().await else {
+        return;
+    };
     let mut finished = Vec::new();
     for _ in 0..2 {
-        let run = scratch.mini.run(BUSYBOX, &["true"], &scratch.labels(), &mut Vec::new()).await;
+        let run = scratch
+            .mini
+            .run(BUSYBOX, &["true"], &scratch.labels(), &mut Vec::new())
+            .await;
         finished.push(run.expect("run should succeed").id);
     }
-    let running = scratch.mini.run_detached(BUSYBOX, POLITE, &scratch.labels()).await.expect("started");
+    let running = scratch
+        .mini
+        .run_detached(BUSYBOX, POLITE, &scratch.labels())
+        .await
+        .expect("started");
     scratch.wait_running(&running).await;
-    let other = bystander.mini.run(BUSYBOX, &["true"], &bystander.labels(), &mut Vec::new()).await;
+    let other = bystander
+        .mini
+        .run(BUSYBOX, &["true"], &bystander.labels(), &mut Vec::new())
+        .await;
     let other = other.expect("run should succeed").id;
 
-    let pruned = scratch.mini.prune(Some(&scratch.label)).await.expect("prune should succeed");
+    let pruned = scratch
+        .mini
+        .prune(Some(&scratch.label))
+        .await
+        .expect("prune should succeed");
 
     for id in &finished {
         assert!(
             pruned.containers.contains(id),
             "prune must report the stopped container {id} it removed: {pruned:?}"
         );
-        assert!(scratch.state(id).await.is_none(), "the stopped container {id} must be gone");
+        assert!(
+            scratch.state(id).await.is_none(),
+            "the stopped container {id} must be gone"
+        );
     }
-    assert!(scratch.state(&running).await.is_some(), "prune must keep running containers");
+    assert!(
+        scratch.state(&running).await.is_some(),
+        "prune must keep running containers"
+    );
     assert!(
         bystander.state(&other).await.is_some(),
         "prune with a label must keep stopped containers without that label"

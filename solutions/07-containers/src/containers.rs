@@ -63,7 +63,12 @@ impl MiniDocker {
     // ANCHOR: create
     /// `docker create IMAGE CMD...`: makes a container, does not start it.
     /// Returns its id. `labels` are extra `key=value` tags to find it by.
-    pub async fn create(&self, image: &str, cmd: &[&str], labels: &[(&str, &str)]) -> Result<String> {
+    pub async fn create(
+        &self,
+        image: &str,
+        cmd: &[&str],
+        labels: &[(&str, &str)],
+    ) -> Result<String> {
         let mut all_labels: HashMap<String, String> = labels
             .iter()
             .map(|(key, value)| (key.to_string(), value.to_string()))
@@ -148,7 +153,12 @@ impl MiniDocker {
 
     /// `docker run --detach IMAGE CMD...`: create, then start, without
     /// waiting. Returns the id.
-    pub async fn run_detached(&self, image: &str, cmd: &[&str], labels: &[(&str, &str)]) -> Result<String> {
+    pub async fn run_detached(
+        &self,
+        image: &str,
+        cmd: &[&str],
+        labels: &[(&str, &str)],
+    ) -> Result<String> {
         let id = self.create(image, cmd, labels).await?;
         self.start(&id).await?;
         Ok(id)
@@ -222,7 +232,11 @@ impl MiniDocker {
         }
         let containers = self
             .docker
-            .prune_containers(Some(PruneContainersOptionsBuilder::default().filters(&filters).build()))
+            .prune_containers(Some(
+                PruneContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .context("removing stopped containers")?;
 
@@ -230,19 +244,30 @@ impl MiniDocker {
         image_filters.insert("dangling", vec!["true"]);
         let images = self
             .docker
-            .prune_images(Some(PruneImagesOptionsBuilder::default().filters(&image_filters).build()))
+            .prune_images(Some(
+                PruneImagesOptionsBuilder::default()
+                    .filters(&image_filters)
+                    .build(),
+            ))
             .await
             .context("removing unused images")?;
 
         let networks = self
             .docker
-            .prune_networks(Some(PruneNetworksOptionsBuilder::default().filters(&filters).build()))
+            .prune_networks(Some(
+                PruneNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .context("removing unused networks")?;
 
         Ok(Pruned {
             containers: containers.containers_deleted.unwrap_or_default(),
-            images: images.images_deleted.map(|deleted| deleted.len()).unwrap_or(0),
+            images: images
+                .images_deleted
+                .map(|deleted| deleted.len())
+                .unwrap_or(0),
             networks: networks.networks_deleted.unwrap_or_default(),
             space_reclaimed: [containers.space_reclaimed, images.space_reclaimed]
                 .into_iter()

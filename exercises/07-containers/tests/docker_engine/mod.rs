@@ -18,7 +18,11 @@ pub const BUSYBOX: &str = "busybox:latest";
 
 // ANCHOR: signals
 /// Runs until SIGTERM, then exits 0 at once: a well-behaved service.
-pub const POLITE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"];
+pub const POLITE: &[&str] = &[
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+];
 
 /// Ignores SIGTERM: only SIGKILL ends it.
 pub const STUBBORN: &[&str] = &["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"];
@@ -88,10 +92,9 @@ impl Scratch {
 
     /// The container's status (created, running, exited, ...).
     pub async fn status(&self, id: &str) -> ContainerStateStatusEnum {
-        let state = self
-            .state(id)
-            .await
-            .unwrap_or_else(|| panic!("container {id} should exist, but the engine does not know it"));
+        let state = self.state(id).await.unwrap_or_else(|| {
+            panic!("container {id} should exist, but the engine does not know it")
+        });
         state.status.expect("a status")
     }
 
@@ -111,7 +114,9 @@ impl Scratch {
         for _ in 0..200 {
             let state = self.state(id).await.expect("the container exists");
             if state.status == Some(ContainerStateStatusEnum::EXITED) {
-                return state.exit_code.expect("an exited container has an exit code");
+                return state
+                    .exit_code
+                    .expect("an exited container has an exit code");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -133,8 +138,15 @@ impl Drop for Scratch {
                     return;
                 };
                 let filters = std::collections::HashMap::from([("label", vec![label.as_str()])]);
-                let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-                for container in docker.list_containers(Some(options)).await.unwrap_or_default() {
+                let options = ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build();
+                for container in docker
+                    .list_containers(Some(options))
+                    .await
+                    .unwrap_or_default()
+                {
                     let force = RemoveContainerOptionsBuilder::default().force(true).build();
                     let _ = docker
                         .remove_container(&container.id.unwrap_or_default(), Some(force))
