@@ -112,9 +112,11 @@ make_runtime_base() {
   local name=$1 rootfs=$CACHE/rootfs-runtime debs=$CACHE/runtime-debs pkg
   say "unpacking the Debian packages of $name into $rootfs"
   rm -rf "$rootfs" && mkdir -p "$rootfs" "$debs"
-  (cd "$debs" && apt-get download libc6 libgcc-s1 libgomp1 libstdc++6 libssl3 \
-      ca-certificates tzdata netbase base-files >/dev/null 2>&1) \
-    || { echo "apt-get download failed: run apt-get update first" >&2; exit 1; }
+  local packages=(libc6 libgcc-s1 libgomp1 libstdc++6 libssl3 ca-certificates tzdata netbase base-files)
+  # Without package lists (a fresh machine), fetch them once and try again.
+  (cd "$debs" && apt-get download "${packages[@]}" >/dev/null 2>&1) \
+    || { apt-get update -qq && (cd "$debs" && apt-get download "${packages[@]}" >/dev/null); } \
+    || { echo "apt-get download of ${packages[*]} failed" >&2; exit 1; }
   for pkg in "$debs"/*.deb; do dpkg-deb -x "$pkg" "$rootfs"; done
   rm -rf "$rootfs"/usr/share/doc "$rootfs"/usr/share/man "$rootfs"/usr/share/lintian \
     "$rootfs"/usr/share/gdb "$rootfs"/usr/share/info
