@@ -557,3 +557,21 @@ fn config_reads_the_environment_with_localhost_defaults() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_post_can_be_read_on_its_own() {
+    let server = start_query(NO_BUS, false).await;
+    let client = reqwest::Client::new();
+    for event in a_short_history() {
+        deliver(&client, &server.url(), &event).await;
+    }
+
+    let (status, post) = send(client.get(format!("{}/posts/p1", server.url()))).await;
+    assert_eq!(status, 200, "GET /posts/p1 answered {status}: {post}");
+    assert_eq!(post, after_the_short_history()["p1"], "the same post as in GET /posts");
+
+    let (status, body) = send(client.get(format!("{}/posts/nope", server.url()))).await;
+    assert_eq!(status, 404, "an unknown post is a 404: {body}");
+    assert!(body["error"].is_string(), "with a JSON error: {body}");
+    server.stop().await;
+}

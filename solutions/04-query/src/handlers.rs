@@ -1,10 +1,12 @@
 //! The HTTP endpoints of the query service.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use blog_events::Envelope;
 use blog_events::event::EnvelopeError;
-use blog_runtime::JsonBody;
+use blog_runtime::{JsonBody, error_response};
 use serde_json::{Value, json};
 
 use crate::projection::{Outcome, apply_delivery};
@@ -21,6 +23,15 @@ pub async fn list_posts(State(state): State<QueryState>) -> Json<PostsById> {
     Json(PostsById(state.read(|model| model.posts().to_vec())))
 }
 // ANCHOR_END: list_posts
+
+/// `GET /posts/{id}`: one post with its comments (not in the Node app's
+/// contract; handy for tools that follow a single post, like the benchmark).
+pub async fn get_post(State(state): State<QueryState>, Path(id): Path<String>) -> Response {
+    match state.read(|model| model.post(&id).cloned()) {
+        Some(post) => Json(post).into_response(),
+        None => error_response(StatusCode::NOT_FOUND, format!("no post with id {id:?} (yet)")),
+    }
+}
 
 // ANCHOR: receive_event
 /// `POST /events`: an event pushed by the bus.

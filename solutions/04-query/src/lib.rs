@@ -127,6 +127,7 @@ pub fn app(state: QueryState) -> Router {
     let readiness = state.readiness().clone();
     let routes = Router::new()
         .route("/posts", get(handlers::list_posts))
+        .route("/posts/{id}", get(handlers::get_post))
         .route("/events", post(handlers::receive_event))
         .with_state(state);
     with_common_layers(routes, readiness)
