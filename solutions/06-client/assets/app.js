@@ -65,6 +65,7 @@
     node.hidden = message === "";
   }
 
+  // ANCHOR: comment_item
   // What a reader sees for a comment. Only approved comments show their text.
   function commentText(comment) {
     switch (comment.status) {
@@ -85,6 +86,7 @@
     item.textContent = commentText(comment);
     return item;
   }
+  // ANCHOR_END: comment_item
 
   // Sends `body` as JSON with the form's button disabled meanwhile; shows the
   // outcome in the form's error line. Returns true when the service accepted it.
@@ -143,6 +145,7 @@
     return { root, title, count, comments, shown: "" };
   }
 
+  // ANCHOR: update_card
   function updateCard(card, post) {
     // Redraw only what changed, so the page does not flicker every second.
     const snapshot = JSON.stringify(post);
@@ -155,6 +158,7 @@
     card.count.textContent = comments.length === 1 ? "1 comment" : comments.length + " comments";
     card.comments.replaceChildren(...comments.map(commentItem));
   }
+  // ANCHOR_END: update_card
 
   // `posts` is query's answer: {"<id>": {"id", "title", "comments"}}, oldest
   // first. (A JavaScript object keeps that order, except for keys that look

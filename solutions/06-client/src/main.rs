@@ -1,5 +1,6 @@
-//! Runs the client service alone: `cargo run -p client`, then open
-//! http://localhost:3000 (posts, comments and query must be running too).
+//! Runs this client service on its own (port 3000 unless `PORT` says
+//! otherwise), then open http://localhost:3000 (posts, comments and query
+//! must be running too).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
