@@ -8,8 +8,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use blog_events::Envelope;
 use blog_runtime::JsonBody;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::store::{Post, PostStore, PostsById};
 #[allow(unused_imports)] // you will need `Title` for TODO 2b
@@ -44,3 +46,13 @@ pub async fn create_post(
     todo!("TODO 2b in src/handlers.rs: create_post must store the post and answer 201")
 }
 // ANCHOR_END: create_post
+
+// ANCHOR: receive_event
+/// `POST /events`: the bus sends every event to every subscriber, posts
+/// included. Posts reacts to none of them (it owns posts and nothing else),
+/// but it must still say "got it", or the bus would keep trying forever.
+pub async fn receive_event(JsonBody(envelope): JsonBody<Envelope>) -> Json<Value> {
+    tracing::debug!(kind = %envelope.kind, seq = ?envelope.seq, "event received; posts has nothing to do");
+    Json(json!({ "status": "ignored" }))
+}
+// ANCHOR_END: receive_event

@@ -30,7 +30,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-#[allow(unused_imports)] // you will need `post` for TODO 3
 use axum::routing::{get, post};
 use blog_events::{HttpBus, outbox};
 use blog_runtime::{Readiness, Server, env_or, with_common_layers};
@@ -74,6 +73,8 @@ pub fn app(store: PostStore) -> Router {
     // Hint: `.route(path, get(...).post(...))` handles two methods on one path.
     let routes = Router::new()
         .route("/posts", get(handlers::list_posts))
+        // Given: the bus delivers every event here (see handlers.rs).
+        .route("/events", post(handlers::receive_event))
         .with_state(store);
     with_common_layers(routes, Readiness::ready())
 }

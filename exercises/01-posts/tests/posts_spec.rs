@@ -352,3 +352,25 @@ async fn a_post_made_while_the_bus_is_down_is_announced_when_it_comes_back() {
     server.stop().await;
     bus.stop().await;
 }
+
+#[tokio::test]
+async fn events_from_the_bus_are_acknowledged_and_change_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_posts(data.path(), NO_BUS).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/events", server.url());
+
+    // The bus sends every event to every service, posts included.
+    let ours = json!({"type": "CommentCreated", "seq": 7,
+        "data": {"id": "c1", "content": "hi", "postId": "p1", "status": "pending"}});
+    let foreign = json!({"type": "SomethingElse", "data": {}});
+    for event in [ours, foreign] {
+        let (status, body) = send(client.post(&url).json(&event)).await;
+        expect_status("POST /events", status, &body, 200);
+    }
+    let (status, body) = send(client.post(&url).header("content-type", "application/json").body("{oops")).await;
+    expect_status("POST /events with a body that is not JSON", status, &body, 400);
+
+    assert_eq!(list(&client, &server.url()).await, json!({}), "events do not create posts");
+    server.stop().await;
+}

@@ -65,6 +65,7 @@ pub fn app(store: PostStore) -> Router {
             get(handlers::list_posts).post(handlers::create_post),
         )
         .route("/posts/create", post(handlers::create_post))
+        .route("/events", post(handlers::receive_event))
         .with_state(store);
     with_common_layers(routes, Readiness::ready())
 }
