@@ -58,11 +58,17 @@ pub fn deploy_steps() -> Vec<Step> {
         Step::new("kubectl", &["apply", "-k", "k8s/"]),
         // The tag did not change, so a second deploy changes no manifest and
         // Kubernetes would keep the old pods: a restart makes new ones, from the new image.
-        Step::new("kubectl", &["rollout", "restart", "deployment", "-l", PART_OF]),
+        Step::new(
+            "kubectl",
+            &["rollout", "restart", "deployment", "-l", PART_OF],
+        ),
     ];
     for service in SERVICES {
         let deployment = format!("deployment/{}-depl", service.name);
-        steps.push(Step::new("kubectl", &["rollout", "status", &deployment, ROLLOUT_TIMEOUT]));
+        steps.push(Step::new(
+            "kubectl",
+            &["rollout", "status", &deployment, ROLLOUT_TIMEOUT],
+        ));
     }
     steps
 }
@@ -113,7 +119,11 @@ fn current_context(doctor: &Doctor) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        return Err(if stderr.is_empty() { "no current context (`minikube start` sets one)".into() } else { stderr });
+        return Err(if stderr.is_empty() {
+            "no current context (`minikube start` sets one)".into()
+        } else {
+            stderr
+        });
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
@@ -129,7 +139,9 @@ pub fn deploy(root: &Path, dry_run: bool) -> Result<()> {
         for problem in &problems {
             eprintln!("  - {problem}");
         }
-        bail!("fix the above and run `cargo workbook deploy` again (`cargo workbook doctor` checks it all)");
+        bail!(
+            "fix the above and run `cargo workbook deploy` again (`cargo workbook doctor` checks it all)"
+        );
     }
     run_steps(root, &deploy_steps())?;
     println!("\nThe blog runs on minikube: open {URL}");
@@ -145,7 +157,9 @@ pub fn undeploy(root: &Path, dry_run: bool) -> Result<()> {
         return Ok(());
     }
     run_steps(root, &undeploy_steps())?;
-    println!("\nThe blog is gone from minikube, with its PersistentVolumeClaims (and so its data).");
+    println!(
+        "\nThe blog is gone from minikube, with its PersistentVolumeClaims (and so its data)."
+    );
     Ok(())
 }
 
@@ -165,7 +179,9 @@ fn run_steps(root: &Path, steps: &[Step]) -> Result<()> {
             .status()
             .with_context(|| format!("running `{step}`"))?;
         if !status.success() {
-            bail!("`{step}` failed ({status}); `kubectl get pods` and `kubectl describe pod <name>` say why");
+            bail!(
+                "`{step}` failed ({status}); `kubectl get pods` and `kubectl describe pod <name>` say why"
+            );
         }
     }
     Ok(())
@@ -189,7 +205,9 @@ mod tests {
 
     impl Machine {
         fn new() -> Machine {
-            let machine = Machine { dir: tempfile::tempdir().unwrap() };
+            let machine = Machine {
+                dir: tempfile::tempdir().unwrap(),
+            };
             std::fs::create_dir(machine.bin()).unwrap();
             std::fs::write(machine.dir.path().join("hosts"), "127.0.0.1 localhost\n").unwrap();
             machine
@@ -268,8 +286,22 @@ mod tests {
     fn missing_tools_are_named_with_where_to_get_them() {
         let _turn = SCRIPTS.lock().unwrap_or_else(|e| e.into_inner());
         let problems = Machine::new().preflight();
-        assert_mentions(&problems, &["kubectl", "not installed", "https://kubernetes.io/docs/tasks/tools/"]);
-        assert_mentions(&problems, &["minikube", "not installed", "https://minikube.sigs.k8s.io/docs/start/"]);
+        assert_mentions(
+            &problems,
+            &[
+                "kubectl",
+                "not installed",
+                "https://kubernetes.io/docs/tasks/tools/",
+            ],
+        );
+        assert_mentions(
+            &problems,
+            &[
+                "minikube",
+                "not installed",
+                "https://minikube.sigs.k8s.io/docs/start/",
+            ],
+        );
         assert_mentions(&problems, &["posts.com", "sudo tee -a /etc/hosts"]);
         assert_mentions(&problems, &["Dockerfile"]);
         assert!(
@@ -285,7 +317,10 @@ mod tests {
         machine.minikube("Stopped", "disabled");
         let problems = machine.preflight();
         assert_mentions(&problems, &["minikube", "not running", "minikube start"]);
-        assert_mentions(&problems, &["ingress addon", "minikube addons enable ingress"]);
+        assert_mentions(
+            &problems,
+            &["ingress addon", "minikube addons enable ingress"],
+        );
         assert_eq!(problems.len(), 2, "{problems:#?}");
     }
 
@@ -296,7 +331,10 @@ mod tests {
         machine.kubectl("production");
         let problems = machine.preflight();
         assert_eq!(problems.len(), 1, "{problems:#?}");
-        assert_mentions(&problems, &["\"production\"", "kubectl config use-context minikube"]);
+        assert_mentions(
+            &problems,
+            &["\"production\"", "kubectl config use-context minikube"],
+        );
     }
 
     #[test]
@@ -331,16 +369,38 @@ mod tests {
                 text.push_str(&std::fs::read_to_string(&path).unwrap());
             }
         }
-        assert!(k8s.join("Kustomization").is_file(), "`kubectl apply -k k8s/` needs k8s/Kustomization");
-        for line in text.lines().filter(|l| l.trim_start().starts_with("image:")) {
-            assert_eq!(line.trim(), format!("image: {IMAGE}"), "deploy builds {IMAGE}");
+        assert!(
+            k8s.join("Kustomization").is_file(),
+            "`kubectl apply -k k8s/` needs k8s/Kustomization"
+        );
+        for line in text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("image:"))
+        {
+            assert_eq!(
+                line.trim(),
+                format!("image: {IMAGE}"),
+                "deploy builds {IMAGE}"
+            );
         }
-        for step in deploy_steps().iter().filter(|s| s.args.starts_with(&["rollout".into(), "status".into()])) {
+        for step in deploy_steps()
+            .iter()
+            .filter(|s| s.args.starts_with(&["rollout".into(), "status".into()]))
+        {
             let name = step.args[2].trim_start_matches("deployment/");
             // `rollout restart -l app.kubernetes.io/part-of=blog` finds it by this label.
-            let labelled = format!("kind: Deployment\nmetadata:\n  name: {name}\n  labels:\n    app.kubernetes.io/part-of: blog\n");
-            assert!(text.contains(&labelled), "k8s/ has no Deployment {name} labelled part-of=blog, which `{step}` waits for");
+            let labelled = format!(
+                "kind: Deployment\nmetadata:\n  name: {name}\n  labels:\n    app.kubernetes.io/part-of: blog\n"
+            );
+            assert!(
+                text.contains(&labelled),
+                "k8s/ has no Deployment {name} labelled part-of=blog, which `{step}` waits for"
+            );
         }
-        assert_eq!(text.matches("kind: Deployment\n").count(), SERVICES.len(), "one Deployment per service");
+        assert_eq!(
+            text.matches("kind: Deployment\n").count(),
+            SERVICES.len(),
+            "one Deployment per service"
+        );
     }
 }
