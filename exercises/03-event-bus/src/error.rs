@@ -12,6 +12,9 @@ pub enum BusError {
     /// The event's `type` is blank or too long: the sender can fix it.
     #[error(transparent)]
     InvalidType(#[from] EventTypeError),
+    /// A batch is empty, too big, or holds an event we refuse.
+    #[error("{0}")]
+    BadBatch(String),
     /// `after` or `limit` in the query is not a number we accept.
     #[error("{0}")]
     BadQuery(String),
@@ -41,7 +44,7 @@ impl From<rusqlite::Error> for BusError {
 impl IntoResponse for BusError {
     fn into_response(self) -> Response {
         match &self {
-            BusError::InvalidType(_) => {
+            BusError::InvalidType(_) | BusError::BadBatch(_) => {
                 error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
             }
             BusError::BadQuery(_) => error_response(StatusCode::BAD_REQUEST, self.to_string()),

@@ -58,6 +58,41 @@ pub async fn publish_event(
 }
 // ANCHOR_END: publish_event
 
+/// The most events one `POST /events/batch` may carry.
+pub const MAX_BATCH_EVENTS: usize = 256;
+
+/// Answer to `POST /events/batch`: the numbers given, in order.
+#[derive(Debug, Serialize)]
+pub struct AcceptedBatch {
+    pub status: &'static str,
+    pub seqs: Vec<u64>,
+}
+
+/// `POST /events/batch` with `[{"type","data"}, ...]`: stores the events in
+/// order, all or none, and answers once all are on disk. Not part of the
+/// Node app's contract: our outbox relays use it to send a backlog in one
+/// request (and fall back to `POST /events` when a bus does not have it).
+pub async fn publish_events(
+    State(bus): State<BusState>,
+    JsonBody(envelopes): JsonBody<Vec<Envelope>>,
+) -> Result<Json<AcceptedBatch>, BusError> {
+    if envelopes.is_empty() || envelopes.len() > MAX_BATCH_EVENTS {
+        return Err(BusError::BadBatch(format!(
+            "a batch holds 1 to {MAX_BATCH_EVENTS} events; this one has {}",
+            envelopes.len()
+        )));
+    }
+    // Check every event before storing any: a bad one refuses the batch.
+    let mut events = Vec::with_capacity(envelopes.len());
+    for (index, envelope) in envelopes.into_iter().enumerate() {
+        let kind = EventType::parse(&envelope.kind)
+            .map_err(|error| BusError::BadBatch(format!("event {index}: {error}")))?;
+        events.push(NewEvent { kind, data: envelope.data });
+    }
+    let seqs = bus.appender.append_all(events).await?;
+    Ok(Json(AcceptedBatch { status: "OK", seqs }))
+}
+
 /// The query of `GET /events`. Both are optional; unknown keys are ignored.
 #[derive(Debug, Deserialize)]
 pub struct Paging {

@@ -51,7 +51,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use blog_runtime::{Readiness, Server, env_or, with_common_layers};
 use tokio::sync::watch;
 
@@ -110,6 +110,7 @@ pub fn app(state: BusState) -> Router {
             "/events",
             get(handlers::list_events).post(handlers::publish_event),
         )
+        .route("/events/batch", post(handlers::publish_events))
         .with_state(state);
     with_common_layers(routes, Readiness::ready())
 }

@@ -29,8 +29,9 @@ const QUEUE: usize = 10_000;
 /// One handler waiting for its event to be stored: the event, and where to
 /// send its sequence number once the commit is done.
 struct Pending {
-    event: NewEvent,
-    stored: oneshot::Sender<Result<u64, String>>,
+    /// One event, or a batch that must stay together and in order.
+    events: Vec<NewEvent>,
+    stored: oneshot::Sender<Result<Vec<u64>, String>>,
 }
 
 /// Why an append did not happen. Either way the event is *not* acknowledged.
@@ -52,13 +53,21 @@ impl Appender {
     /// Stores `event` durably and returns its sequence number. Returns only
     /// after the transaction holding it has committed.
     pub async fn append(&self, event: NewEvent) -> Result<u64, AppendError> {
-        let (stored, seq) = oneshot::channel();
+        let seqs = self.append_all(vec![event]).await?;
+        Ok(seqs[0])
+    }
+
+    /// Stores several events one after the other, with consecutive numbers,
+    /// and answers once all are on disk. An outbox relay sends its backlog
+    /// this way: one request and one commit instead of one per event.
+    pub async fn append_all(&self, events: Vec<NewEvent>) -> Result<Vec<u64>, AppendError> {
+        let (stored, seqs) = oneshot::channel();
         self.queue
-            .send(Pending { event, stored })
+            .send(Pending { events, stored })
             .await
             .map_err(|_| AppendError::Stopped)?;
-        match seq.await {
-            Ok(Ok(seq)) => Ok(seq),
+        match seqs.await {
+            Ok(Ok(seqs)) => Ok(seqs),
             Ok(Err(error)) => Err(AppendError::Storage(error)),
             Err(_) => Err(AppendError::Stopped),
         }
@@ -87,26 +96,31 @@ fn run_writer(
     // Sleep until at least one event waits (no polling, no timer) ...
     while let Some(first) = waiting.blocking_recv() {
         // ... then take everything else already waiting, without waiting more.
+        let mut count = first.events.len();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while count < MAX_BATCH {
             match waiting.try_recv() {
-                Ok(pending) => batch.push(pending),
+                Ok(pending) => {
+                    count += pending.events.len();
+                    batch.push(pending);
+                }
                 Err(_) => break,
             }
         }
-        let (events, answers): (Vec<NewEvent>, Vec<_>) = batch
+        let sizes: Vec<usize> = batch.iter().map(|p| p.events.len()).collect();
+        let (events, answers): (Vec<Vec<NewEvent>>, Vec<_>) = batch
             .into_iter()
-            .map(|pending| (pending.event, pending.stored))
+            .map(|pending| (pending.events, pending.stored))
             .unzip();
+        let events: Vec<NewEvent> = events.into_iter().flatten().collect();
         match log::append_batch(&mut conn, &events) {
             Ok(seqs) => {
                 if let Some(&newest) = seqs.last() {
                     head.send_replace(newest);
                 }
-                // Acknowledge only now that the commit is on disk.
-                for (answer, seq) in answers.into_iter().zip(seqs) {
-                    // A handler whose client hung up is gone; its event is stored anyway.
-                    let _ = answer.send(Ok(seq));
+                let mut seqs = seqs.into_iter();
+                for (answer, size) in answers.into_iter().zip(sizes) {
+                    let _ = answer.send(Ok(seqs.by_ref().take(size).collect()));
                 }
             }
             Err(error) => {

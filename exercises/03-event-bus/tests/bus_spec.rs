@@ -498,3 +498,34 @@ async fn events_published_while_a_subscriber_is_down_are_delivered_after_a_resta
     stop_bus(bus).await;
     subscriber.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_is_stored_in_order_all_or_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let bus = start_bus(data.path(), &[]).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/events/batch", bus.url());
+    publish(&client, &bus.url(), "PostCreated", json!({"id": "p0"})).await;
+
+    let batch = json!([
+        {"type": "PostCreated", "data": {"id": "p1"}},
+        {"type": "PostCreated", "data": {"id": "p2"}},
+        {"type": "PostCreated", "data": {"id": "p3"}}
+    ]);
+    let (status, body) = send(client.post(&url).json(&batch)).await;
+    assert_eq!(status, 200, "POST /events/batch answered {status}: {body}{}", advice(status, &body));
+    let seqs: Vec<u64> = body["seqs"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
+    assert_eq!(seqs.len(), 3, "{body}");
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "a batch gets consecutive numbers: {seqs:?}");
+    let ids: Vec<Value> = list(&client, &bus.url(), "").await.iter().map(|e| e["data"]["id"].clone()).collect();
+    assert_eq!(ids, vec![json!("p0"), json!("p1"), json!("p2"), json!("p3")], "stored in the order sent");
+
+    // One bad event refuses the whole batch; an empty batch is refused too.
+    let bad = json!([{"type": "PostCreated", "data": {}}, {"type": "  ", "data": {}}]);
+    for (what, body) in [("a batch with a blank type", bad), ("an empty batch", json!([]))] {
+        let (status, answer) = send(client.post(&url).json(&body)).await;
+        assert_eq!(status, 422, "{what} must be refused: {answer}");
+    }
+    assert_eq!(list(&client, &bus.url(), "").await.len(), 4, "refused batches store nothing");
+    stop_bus(bus).await;
+}

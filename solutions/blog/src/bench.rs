@@ -340,7 +340,7 @@ async fn lag(
                 if sent.elapsed() > Duration::from_secs(30) {
                     bail!("comment {id} was not final after 30 s");
                 }
-                tokio::time::sleep(Duration::from_micros(500)).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }));
     }

@@ -73,6 +73,7 @@ impl Doorbell {
 }
 
 const BATCH: usize = 64;
+const MAX_BATCH_BYTES: usize = 48 * 1024;
 const POLL: Duration = Duration::from_secs(1);
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LONGEST_RETRY: Duration = Duration::from_secs(2);
@@ -105,28 +106,45 @@ pub fn spawn_relay(
                 }
                 continue;
             }
-            let mut failed = false;
-            for (seq, json) in batch {
-                let event: Event = match serde_json::from_str(&json) {
-                    Ok(event) => event,
+            // The whole batch goes in one request (one commit at the bus);
+            // rows are deleted only after the bus has said it has them all.
+            // Keep each request well under the services' 64 KiB body limit.
+            let mut bytes = 0;
+            let batch: Vec<(i64, String)> = batch
+                .into_iter()
+                .enumerate()
+                .take_while(|(index, (_, json))| {
+                    bytes += json.len() + 1;
+                    *index == 0 || bytes <= MAX_BATCH_BYTES
+                })
+                .map(|(_, row)| row)
+                .collect();
+            let mut events = Vec::with_capacity(batch.len());
+            let mut unreadable = Vec::new();
+            for (seq, json) in &batch {
+                match serde_json::from_str::<Event>(json) {
+                    Ok(event) => events.push(event),
                     Err(error) => {
                         // Only this crate writes the outbox, so this means a
                         // corrupted row; keeping it would block every later event.
                         tracing::error!(seq, %error, "dropping an unreadable outbox row");
-                        delete(&db, seq);
-                        continue;
+                        unreadable.push(*seq);
                     }
-                };
-                match publisher.publish(&event).await {
-                    Ok(()) => {
-                        delete(&db, seq);
-                        retry = FIRST_RETRY;
+                }
+            }
+            let last = batch.last().map(|(seq, _)| *seq).unwrap_or_default();
+            let mut failed = false;
+            match publisher.publish_all(&events).await {
+                Ok(()) => {
+                    delete_through(&db, last);
+                    retry = FIRST_RETRY;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?retry, "events not delivered yet; will retry");
+                    for seq in unreadable {
+                        delete_one(&db, seq);
                     }
-                    Err(error) => {
-                        tracing::warn!(seq, %error, retry_in = ?retry, "event not delivered yet; will retry");
-                        failed = true;
-                        break;
-                    }
+                    failed = true;
                 }
             }
             if failed {
@@ -149,11 +167,17 @@ fn read_batch(db: &SharedDb) -> rusqlite::Result<Vec<(i64, String)>> {
     rows.collect()
 }
 
-fn delete(db: &SharedDb, seq: i64) {
-    let conn = db
-        .lock()
-        .expect("a panic never happens while the lock is held");
+/// Deletes every row up to and including `seq` in one commit.
+fn delete_through(db: &SharedDb, seq: i64) {
+    let conn = db.lock().expect("a panic never happens while the lock is held");
+    if let Err(error) = conn.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq]) {
+        tracing::error!(seq, %error, "could not delete delivered events; they will be sent again");
+    }
+}
+
+fn delete_one(db: &SharedDb, seq: i64) {
+    let conn = db.lock().expect("a panic never happens while the lock is held");
     if let Err(error) = conn.execute("DELETE FROM outbox WHERE seq = ?1", params![seq]) {
-        tracing::error!(seq, %error, "could not delete a delivered event; it will be sent again");
+        tracing::error!(seq, %error, "could not delete an unreadable event");
     }
 }

@@ -6,6 +6,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::Event;
@@ -17,6 +19,17 @@ pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PublishError
 /// taken responsibility for the event (our bus: it is on disk).
 pub trait Publisher: Send + Sync + 'static {
     fn publish<'a>(&'a self, event: &'a Event) -> PublishFuture<'a>;
+
+    /// Sends several events, in order. `Ok` means all were taken. The default
+    /// sends them one by one; a publisher that can do better overrides it.
+    fn publish_all<'a>(&'a self, events: &'a [Event]) -> PublishFuture<'a> {
+        Box::pin(async move {
+            for event in events {
+                self.publish(event).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +45,9 @@ pub enum PublishError {
 pub struct HttpBus {
     client: reqwest::Client,
     events_url: String,
+    /// Whether the bus has `POST /events/batch` (ours does; the Node one
+    /// does not). Assumed until a 404 or 405 says otherwise.
+    batches: Arc<AtomicBool>,
 }
 
 impl HttpBus {
@@ -46,31 +62,55 @@ impl HttpBus {
         HttpBus {
             client,
             events_url: format!("{}/events", base.trim_end_matches('/')),
+            batches: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
+impl HttpBus {
+    async fn post(&self, url: &str, body: String) -> Result<(), PublishError> {
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| PublishError::Unreachable(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            let body = response.text().await.unwrap_or_default();
+            Err(PublishError::Refused {
+                status: status.as_u16(),
+                body,
+            })
         }
     }
 }
 
 impl Publisher for HttpBus {
     fn publish<'a>(&'a self, event: &'a Event) -> PublishFuture<'a> {
+        Box::pin(self.post(&self.events_url, event.to_json()))
+    }
+
+    fn publish_all<'a>(&'a self, events: &'a [Event]) -> PublishFuture<'a> {
         Box::pin(async move {
-            let response = self
-                .client
-                .post(&self.events_url)
-                .header("content-type", "application/json")
-                .body(event.to_json())
-                .send()
-                .await
-                .map_err(|e| PublishError::Unreachable(e.to_string()))?;
-            let status = response.status();
-            if status.is_success() {
-                Ok(())
-            } else {
-                let body = response.text().await.unwrap_or_default();
-                Err(PublishError::Refused {
-                    status: status.as_u16(),
-                    body,
-                })
+            if events.len() > 1 && self.batches.load(Ordering::Relaxed) {
+                let body = serde_json::to_string(events).expect("events always serialise");
+                match self.post(&format!("{}/batch", self.events_url), body).await {
+                    Err(PublishError::Refused { status: 404 | 405, .. }) => {
+                        // A bus without batches (the Node one): one by one from now on.
+                        self.batches.store(false, Ordering::Relaxed);
+                    }
+                    other => return other,
+                }
             }
+            for event in events {
+                self.publish(event).await?;
+            }
+            Ok(())
         })
     }
 }

@@ -2,6 +2,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,6 +53,13 @@ impl Server {
     pub async fn start(addr: SocketAddr, router: Router) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        // Small JSON answers must leave at once: with Nagle's algorithm on, a
+        // reply can wait for a delayed ACK (up to 40 ms) on every hop.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         let (stop, mut stopped) = watch::channel(false);
         let serving = tokio::spawn(async move {
             axum::serve(listener, router)
