@@ -111,7 +111,7 @@ make_builder_base() {
 make_runtime_base() {
   local name=$1 rootfs=$CACHE/rootfs-runtime debs=$CACHE/runtime-debs pkg
   say "unpacking the Debian packages of $name into $rootfs"
-  rm -rf "$rootfs" && mkdir -p "$rootfs" "$debs"
+  rm -rf "$rootfs" "$debs" && mkdir -p "$rootfs" "$debs"
   local packages=(libc6 libgcc-s1 libgomp1 libstdc++6 libssl3 ca-certificates tzdata netbase base-files)
   # Without package lists (a fresh machine), fetch them once and try again.
   (cd "$debs" && apt-get download "${packages[@]}" >/dev/null 2>&1) \
@@ -175,7 +175,7 @@ make_base_images() {
   local stages
   stages=$(awk 'toupper($1)=="FROM" && toupper($3)=="AS" {print $4}' "$DOCKERFILE")
   for image in $(awk 'toupper($1)=="FROM" {print $2}' "$DOCKERFILE" | sort -u); do
-    if printf '%s\n' "$stages" | grep -qx "$image" || have_image "$image"; then
+    if [ "$image" = scratch ] || printf '%s\n' "$stages" | grep -qx "$image" || have_image "$image"; then
       continue
     fi
     case "$image" in

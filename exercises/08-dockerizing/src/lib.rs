@@ -1,0 +1,90 @@
+//! Chapter 8: measuring an image and how its containers stop.
+//!
+//! Two questions decide whether an image is fit to ship, and the engine
+//! answers both:
+//!
+//! - [`image_facts`]: how big is it, and which user do its containers run as?
+//! - [`stop_timed`]: when Docker (or Kubernetes) stops a container, does its
+//!   program finish on `SIGTERM` at once, or does it ignore the signal until
+//!   the grace period is over and it gets killed?
+//!
+//! `cargo run -p dockerizing -- IMAGE [COMMAND...]` prints both for any image
+//! (see `src/main.rs`). [`docker`] finds the engine and [`build`] builds an
+//! image from a Dockerfile of this repository.
+
+pub mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+
+pub use measure::{ImageFacts, Stopped, image_facts, stop_timed};
+
+/// Connects to the Docker engine like the `docker` command does
+/// (`DOCKER_HOST`, else the local socket) and agrees on an API version.
+pub async fn docker() -> Result<Docker> {
+    let docker = Docker::connect_with_defaults()
+        .context("cannot reach the Docker engine (is Docker running?)")?
+        .negotiate_version()
+        .await
+        .context("the Docker engine does not answer (is Docker running?)")?;
+    docker
+        .ping()
+        .await
+        .context("the Docker engine does not answer its ping")?;
+    Ok(docker)
+}
+
+/// The repository's root folder: the build context of every image.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate is two folders below the root")
+        .to_path_buf()
+}
+
+/// Builds `dockerfile` (with the repository as its context) into `tag`.
+///
+/// With `WORKBOOK_DOCKER_OFFLINE=1` it goes through
+/// `scripts/docker-offline-build.sh`, for machines that cannot download
+/// base images or crates; otherwise it is a plain `docker build`.
+pub fn build(dockerfile: &Path, tag: &str) -> Result<()> {
+    let root = repo_root();
+    let offline = std::env::var("WORKBOOK_DOCKER_OFFLINE").is_ok_and(|v| v == "1");
+    let mut command = if offline {
+        let mut script = Command::new(root.join("scripts/docker-offline-build.sh"));
+        script.arg("-f").arg(dockerfile).arg("-t").arg(tag);
+        script
+    } else {
+        let mut docker = Command::new("docker");
+        docker
+            .arg("build")
+            .arg("-f")
+            .arg(dockerfile)
+            .arg("-t")
+            .arg(tag)
+            .arg(&root);
+        docker
+    };
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "building {} as {tag} failed:\n{}\n(Without internet, set WORKBOOK_DOCKER_OFFLINE=1 to build through scripts/docker-offline-build.sh.)",
+            dockerfile.display(),
+            tail.join("\n")
+        );
+    }
+    Ok(())
+}

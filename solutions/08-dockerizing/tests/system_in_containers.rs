@@ -1,0 +1,362 @@
+//! The whole blog from its image: six containers of `blog:0.1.0` on a Docker
+//! network of their own, where each finds the others by service name, the
+//! same scenario as the process end-to-end test (solutions/blog/tests/
+//! system.rs), then `docker stop` on each, timed, and the bus's log kept
+//! across a new container through a volume.
+//!
+//! The test talks to the services only through ports published on
+//! 127.0.0.1. Needs a Docker engine: without one it says SKIPPED and
+//! returns, unless REQUIRE_DOCKER=1.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+};
+use serde_json::{Value, json};
+
+const IMAGE: &str = "blog:0.1.0";
+
+/// Every service: its name (also its address on the network) and its port.
+const SERVICES: [(&str, u16); 6] = [
+    ("event-bus", 4005),
+    ("posts", 4000),
+    ("comments", 4001),
+    ("query", 4002),
+    ("moderation", 4003),
+    ("client", 3000),
+];
+
+/// The environment of each service: where the others are, by name.
+fn env_for(service: &str) -> Vec<String> {
+    let mut env = vec!["EVENT_BUS_URL=http://event-bus:4005".to_string()];
+    match service {
+        "event-bus" => env.push(
+            "SUBSCRIBERS=http://posts:4000,http://comments:4001,http://query:4002,http://moderation:4003"
+                .to_string(),
+        ),
+        "comments" => env.push("POSTS_URL=http://posts:4000".to_string()),
+        _ => {}
+    }
+    env
+}
+
+/// The network, the bus's volume and the containers of one test run; all
+/// removed when it ends, pass or fail.
+struct Deployment {
+    docker: Docker,
+    prefix: String,
+    ids: HashMap<String, String>,
+    urls: HashMap<String, String>,
+}
+
+impl Deployment {
+    fn network(&self) -> String {
+        format!("{}-net", self.prefix)
+    }
+
+    fn volume(&self) -> String {
+        format!("{}-bus-data", self.prefix)
+    }
+
+    async fn new(docker: Docker) -> Deployment {
+        let prefix = format!("blog-e2e-{}", std::process::id());
+        let deployment = Deployment {
+            docker,
+            prefix,
+            ids: HashMap::new(),
+            urls: HashMap::new(),
+        };
+        deployment
+            .docker
+            .create_network(NetworkCreateRequest {
+                name: deployment.network(),
+                driver: Some("bridge".to_string()),
+                ..Default::default()
+            })
+            .await
+            .expect("creating the network");
+        deployment
+    }
+
+    /// `docker run -d --network NET --network-alias SERVICE -p 127.0.0.1::PORT
+    /// [-v VOLUME:/data] blog:0.1.0 SERVICE`, then waits for `/healthz`.
+    async fn start(&mut self, service: &str) {
+        let port = SERVICES
+            .iter()
+            .find(|(name, _)| *name == service)
+            .unwrap()
+            .1;
+        let name = format!("{}-{service}", self.prefix);
+        let body = ContainerCreateBody {
+            image: Some(IMAGE.to_string()),
+            cmd: Some(vec![service.to_string()]),
+            env: Some(env_for(service)),
+            exposed_ports: Some(vec![format!("{port}/tcp")]),
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([(
+                    format!("{port}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".to_string()),
+                        host_port: Some(String::new()),
+                    }]),
+                )])),
+                // The bus keeps its log on a named volume, which outlives the container.
+                binds: (service == "event-bus").then(|| vec![format!("{}:/data", self.volume())]),
+                network_mode: Some(self.network()),
+                ..Default::default()
+            }),
+            // On its network, the container answers to the service's name.
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network(),
+                    EndpointSettings {
+                        aliases: Some(vec![service.to_string()]),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let id = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .unwrap_or_else(|e| panic!("creating {name}: {e}"))
+            .id;
+        self.docker
+            .start_container(&id, None)
+            .await
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let inspected = self.docker.inspect_container(&id, None).await.unwrap();
+        let host_port = inspected
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten())
+            .and_then(|b| b.into_iter().next())
+            .and_then(|b| b.host_port)
+            .unwrap_or_else(|| panic!("{name} has no published port"));
+        let url = format!("http://127.0.0.1:{host_port}");
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = client().get(format!("{url}/healthz")).send().await
+                && response.status().is_success()
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{service} did not answer /healthz within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.ids.insert(service.to_string(), id);
+        self.urls.insert(service.to_string(), url);
+    }
+
+    fn url(&self, service: &str) -> &str {
+        &self.urls[service]
+    }
+
+    /// `docker stop --time 10`, timed; returns how long it took and the exit code.
+    async fn stop(&self, service: &str) -> (Duration, i64) {
+        let id = &self.ids[service];
+        let stopped = dockerizing::stop_timed(&self.docker, id, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("stopping {service}: {e:#}"));
+        (stopped.took, stopped.exit_code)
+    }
+
+    /// Removes one service's container (its volume stays).
+    async fn remove(&mut self, service: &str) {
+        if let Some(id) = self.ids.remove(service) {
+            let force = RemoveContainerOptionsBuilder::default().force(true).build();
+            self.docker.remove_container(&id, Some(force)).await.ok();
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let ids: Vec<String> = self.ids.values().cloned().collect();
+        let (network, volume) = (self.network(), self.volume());
+        // Drop cannot await: clean up on a small runtime (and connection) of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let Ok(docker) = dockerizing::docker().await else {
+                    return;
+                };
+                for id in ids {
+                    let force = RemoveContainerOptionsBuilder::default().force(true).build();
+                    docker.remove_container(&id, Some(force)).await.ok();
+                }
+                docker.remove_network(&network).await.ok();
+                let force = RemoveVolumeOptionsBuilder::default().force(true).build();
+                docker.remove_volume(&volume, Some(force)).await.ok();
+            });
+        })
+        .join();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn get_json(url: String) -> Value {
+    let response = client().get(&url).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+/// Comments only accepts comments for posts it has heard of (through the
+/// bus), so right after creating a post we may have to try again briefly.
+async fn create_comment(comments: &str, post: &str, content: &str) -> String {
+    let url = format!("{comments}/posts/{post}/comments");
+    let started = Instant::now();
+    loop {
+        let response = client()
+            .post(&url)
+            .json(&json!({ "content": content }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        if status == 201 {
+            let mine = body
+                .as_array()
+                .and_then(|list| list.iter().rev().find(|c| c["content"] == content))
+                .expect("the new comment is in the answer");
+            return mine["id"].as_str().unwrap().to_string();
+        }
+        assert_eq!(status, 404, "POST {url} answered {status}: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "comments never learned about post {post}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn status_of(posts: &Value, post: &str, comment: &str) -> Option<String> {
+    posts[post]["comments"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == comment)
+        .and_then(|c| c["status"].as_str().map(str::to_string))
+}
+
+async fn engine() -> Option<Docker> {
+    match tokio::time::timeout(Duration::from_secs(20), dockerizing::docker()).await {
+        Ok(Ok(docker)) => Some(docker),
+        other => {
+            let reason = match other {
+                Ok(Err(error)) => format!("{error:#}"),
+                _ => "no answer within 20 s".to_string(),
+            };
+            if std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+                panic!("REQUIRE_DOCKER=1, but no Docker engine answers: {reason}");
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: no Docker engine ({reason}). Start Docker to run this test; REQUIRE_DOCKER=1 makes this a failure."
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on_a_volume() {
+    let Some(docker) = engine().await else { return };
+    dockerizing::build(&dockerizing::repo_root().join("Dockerfile"), IMAGE)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut blog = Deployment::new(docker).await;
+    for (service, _) in SERVICES {
+        blog.start(service).await;
+    }
+
+    // The same story as with processes: a post, two comments, moderation.
+    let created: Value = client()
+        .post(format!("{}/posts/create", blog.url("posts")))
+        .json(&json!({ "title": "Fruit, in containers" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let post = created["id"]
+        .as_str()
+        .expect("posts answers an id")
+        .to_string();
+    let nice = create_comment(blog.url("comments"), &post, "I like apples").await;
+    let bad = create_comment(blog.url("comments"), &post, "I hate orange juice").await;
+
+    let started = Instant::now();
+    let posts = loop {
+        let posts = get_json(format!("{}/posts", blog.url("query"))).await;
+        if status_of(&posts, &post, &nice).as_deref() == Some("approved")
+            && status_of(&posts, &post, &bad).as_deref() == Some("rejected")
+        {
+            break posts;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "after 30 s the query service still does not show both comments moderated: {posts}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(posts[&post]["title"], "Fruit, in containers");
+    assert_eq!(
+        posts[&post]["comments"].as_array().unwrap().len(),
+        2,
+        "{posts}"
+    );
+    let page = client().get(blog.url("client")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the client serves its page");
+
+    let log_before = get_json(format!("{}/events", blog.url("event-bus"))).await;
+    let events = log_before.as_array().map(Vec::len).unwrap_or(0);
+    assert!(
+        events >= 7,
+        "the bus logged every event (1 post, 2 comments, 2 decisions, 2 updates): {log_before}"
+    );
+
+    // docker stop on each: SIGTERM, and every service is gone well within 2 s.
+    for (service, _) in SERVICES.iter().rev() {
+        let (took, exit_code) = blog.stop(service).await;
+        assert_eq!(
+            exit_code, 0,
+            "{service} must exit 0 on SIGTERM (it took {took:?})"
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "docker stop on {service} took {took:?}; it must stop within 2 s"
+        );
+    }
+
+    // A brand-new bus container on the same volume has the whole log.
+    blog.remove("event-bus").await;
+    blog.start("event-bus").await;
+    let log_after = get_json(format!("{}/events", blog.url("event-bus"))).await;
+    assert_eq!(
+        log_after, log_before,
+        "the bus's log lives on the volume, so a new container must serve the same events"
+    );
+}
