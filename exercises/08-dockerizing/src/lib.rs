@@ -48,12 +48,17 @@ pub fn repo_root() -> PathBuf {
 
 /// Builds `dockerfile` (with the repository as its context) into `tag`.
 ///
-/// With `WORKBOOK_DOCKER_OFFLINE=1` it goes through
-/// `scripts/docker-offline-build.sh`, for machines that cannot download
-/// base images or crates; otherwise it is a plain `docker build`.
+/// On a machine that cannot download base images or crates it goes through
+/// `scripts/docker-offline-build.sh`; otherwise it is a plain `docker
+/// build`. `WORKBOOK_DOCKER_OFFLINE=1` (or `0`) decides; unset, a machine
+/// counts as offline when its busybox image is the script's local stand-in.
 pub fn build(dockerfile: &Path, tag: &str) -> Result<()> {
     let root = repo_root();
-    let offline = std::env::var("WORKBOOK_DOCKER_OFFLINE").is_ok_and(|v| v == "1");
+    let offline = match std::env::var("WORKBOOK_DOCKER_OFFLINE").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => made_by_offline_script("busybox:latest"),
+    };
     let mut command = if offline {
         let mut script = Command::new(root.join("scripts/docker-offline-build.sh"));
         script.arg("-f").arg(dockerfile).arg("-t").arg(tag);
@@ -87,4 +92,18 @@ pub fn build(dockerfile: &Path, tag: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `image` is one of the local stand-ins the offline script makes.
+fn made_by_offline_script(image: &str) -> bool {
+    Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            image,
+        ])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("org.workbook.stand-in"))
 }
