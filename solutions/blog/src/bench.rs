@@ -184,28 +184,24 @@ async fn create_posts(
                 .to_string(),
         );
     }
-    // Comments learns about posts through the bus; wait until it knows them all.
+    // Comments learns about posts through the bus; wait until it knows them
+    // all (a first comment is accepted), and query has them too.
     let deadline = Instant::now() + Duration::from_secs(30);
     for id in &ids {
         loop {
-            let status = client
-                .get(format!("{}/posts/{id}/comments", system.url("comments")))
-                .send()
-                .await?
-                .status();
-            let known = client
+            let accepted = client
                 .post(format!("{}/posts/{id}/comments", system.url("comments")))
-                .header("content-type", "application/json")
-                .body("{}")
+                .json(&json!({ "content": "first!" }))
                 .send()
                 .await?
-                .status();
-            // A missing `content` is a 422 once the post is known, a 404 before.
-            if status.is_success() && known.as_u16() == 422 {
+                .status()
+                == 201;
+            let visible = client.get(format!("{}/posts/{id}", system.url("query"))).send().await?.status() == 200;
+            if accepted && visible {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("comments never learned about post {id}");
+                bail!("comments or query never learned about post {id}");
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
