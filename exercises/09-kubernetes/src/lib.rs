@@ -7,8 +7,9 @@
 //! (`cargo test -p ex09-kubernetes`) read that folder the way the cluster
 //! and ingress-nginx would, and name the file and the object to fix.
 //!
-//! This crate is the checker itself, the same code as the solution's: read
-//! it to see how each rule is checked. The fixes go in the YAML files.
+//! The checker is the solution's code (`solutions/09-kubernetes/src/`), used
+//! here as a library: read it to see how each rule is checked. The fixes go
+//! in the YAML files.
 //!
 //! - [`load`]: every `*.yaml` file of a folder, each document typed with
 //!   k8s-openapi (parsed with serde-saphyr), and the `Kustomization` file.
@@ -31,19 +32,10 @@
 //         on the query service. Add the path that sends it to comments-srv.
 // ANCHOR_END: todos
 
-pub mod hardening;
-pub mod ingress;
-pub mod load;
-pub mod pods;
-pub mod system;
-pub mod wiring;
-
-#[cfg(test)]
-mod faults;
+pub use checker::{Manifests, Object, Problem, Resource};
+pub use checker::{hardening, ingress, load, pods, system, wiring};
 
 use std::path::{Path, PathBuf};
-
-pub use load::{Manifests, Object, Problem, Resource};
 
 // ANCHOR: manifests_dir
 /// The folder the tests check: this exercise's own copy, `k8s/` beside this

@@ -238,7 +238,7 @@ async fn throughput(
             while Instant::now() < stop_at {
                 let post = &posts[(worker + n) % posts.len()];
                 // Every tenth comment mentions the forbidden fruit, so both outcomes are exercised.
-                let content = if n % 10 == 0 {
+                let content = if n.is_multiple_of(10) {
                     format!("orange {worker}-{n}")
                 } else {
                     format!("comment {worker}-{n}")
@@ -313,7 +313,7 @@ async fn lag(
         let (comments_url, query_url) = (system.url("comments"), system.url("query"));
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let content = if n % 10 == 0 {
+            let content = if n.is_multiple_of(10) {
                 format!("orange lag {n}")
             } else {
                 format!("lag {n}")
