@@ -130,7 +130,7 @@ pub fn discover(root: &Path) -> Result<Vec<Exercise>> {
             service: meta.service,
         });
     }
-    found.sort_by(|a, b| (a.chapter, a.slug()).cmp(&(b.chapter, b.slug())));
+    found.sort_by_key(|e| (e.chapter, e.slug()));
     Ok(found)
 }
 

@@ -105,7 +105,7 @@ pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
     }
     let system = plan(root, data_dir, &choices).launch().await?;
     system.print_urls();
-    blog_runtime_signal().await;
+    blog_runtime::shutdown_signal().await;
     println!("\nStopping the blog...");
     for (name, stopped) in system.stop(Duration::from_secs(10)).await {
         println!("  {name:<11} {stopped}");
@@ -113,15 +113,6 @@ pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
     Ok(())
 }
 
-async fn blog_runtime_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-}
 
 /// `cargo workbook bench`: builds the release `blog` binary and runs `blog bench`.
 pub fn bench(root: &Path, seconds: u64, clients: u64, rate: u64) -> Result<()> {

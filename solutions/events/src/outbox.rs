@@ -57,11 +57,6 @@ pub fn enqueue(conn: &Connection, event: &Event) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// How many events are waiting to be published (for tests and readiness).
-pub fn pending(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))
-}
-
 /// Wakes the relay after a commit, so events leave at once instead of at the next poll.
 #[derive(Clone, Default)]
 pub struct Doorbell(Arc<Notify>);
