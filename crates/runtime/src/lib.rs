@@ -8,11 +8,18 @@
 //!   JSON 500 instead of a dropped connection.
 //! - [`JsonBody`] and [`error_response`]: bad input always gets a 4xx answer
 //!   with a JSON body `{"error": "..."}`.
+//! - [`Backoff`]: retry with exponential backoff and jitter.
+//! - [`db::open_durable`]: a service's own SQLite file, opened so that a
+//!   commit is on disk before the service acknowledges anything.
 //! - [`env_or`]: configuration from environment variables with defaults that
 //!   work on localhost.
 
+mod backoff;
+pub mod db;
 mod http;
 mod server;
+
+pub use backoff::Backoff;
 
 pub use http::{JsonBody, MAX_BODY_BYTES, Readiness, error_response, with_common_layers};
 pub use server::{Server, init_tracing, shutdown_signal};
