@@ -39,6 +39,12 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The start of the one line a service prints on stdout once it listens,
+/// followed by its URL: `listening on http://127.0.0.1:43817`. A parent that
+/// asked for port 0 reads it instead of guessing a free port in advance
+/// (a port picked and released before the child binds it is a race).
+pub const LISTENING_PREFIX: &str = "listening on ";
+
 /// A running service: its address, and the switch that stops it and its
 /// background tasks together.
 pub struct Server {
@@ -112,6 +118,10 @@ impl Server {
     /// Serves until SIGTERM or Ctrl-C, then stops gracefully. What `main` calls.
     pub async fn run_until_signal(self) {
         tracing::info!(addr = %self.addr, "listening");
+        // One plain line on stdout, for whoever started us on port 0 (a
+        // test, the launcher): the address we really bound. See
+        // [`LISTENING_PREFIX`].
+        println!("{LISTENING_PREFIX}{}", self.url());
         shutdown_signal().await;
         tracing::info!("shutting down");
         self.stop().await;
