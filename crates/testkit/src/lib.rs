@@ -1,0 +1,28 @@
+//! The plumbing the spec files share, so each spec file shows only what it
+//! specifies. Every exercise's tests depend on it (as a dev-dependency).
+//!
+//! - [`send`] and [`expect_status`]: one HTTP request, its status and JSON
+//!   body, and a failure that shows both.
+//! - [`FakeService`]: a stand-in for whatever takes events at `POST /events`
+//!   (the bus, when a service publishes; a subscriber, when the bus
+//!   delivers). It records what it accepts and counts what it refuses, so a
+//!   test can wait for "the bus has refused once" instead of sleeping.
+//! - [`wait_until`] and [`eventually`]: wait for a condition, with a
+//!   deadline, never for a fixed time.
+//! - [`spawn_service`]: a service's binary as a child process on port 0; the
+//!   child reports the address it bound.
+//! - `docker` (feature `docker`): the Docker gate of chapters 7 and 8, which
+//!   skips loudly without an engine and fails instead under `REQUIRE_DOCKER=1`.
+
+mod fake;
+mod http;
+mod process;
+mod wait;
+
+#[cfg(feature = "docker")]
+pub mod docker;
+
+pub use fake::{Behaviour, FakeService};
+pub use http::{expect_status, send};
+pub use process::{ServiceProcess, spawn_service};
+pub use wait::{eventually, wait_until};
