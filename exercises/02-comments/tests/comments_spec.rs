@@ -7,18 +7,15 @@
 //! given code. The part you write, asking posts directly, has its own
 //! specification: `sync_spec.rs`.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use axum::routing::post;
-use axum::{Json, Router};
 use blog_runtime::Server;
+use blog_testkit::{FakeService, expect_status, send};
 use comments::content::{ContentError, MAX_CONTENT_CHARS};
 use comments::post_id::{MAX_POST_ID_CHARS, PostIdError};
 use comments::{CommentContent, PostId, PostLookupMode};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 /// A port where nothing listens: the service must cope with a missing bus.
 const NO_BUS: &str = "http://127.0.0.1:9";
@@ -56,20 +53,6 @@ async fn start_comments(data_dir: &Path, setup: Setup<'_>) -> Server {
     comments::start(config).await.expect("the comments service should start")
 }
 
-/// Sends a request and returns the status and the JSON body (or the text
-/// wrapped in a string when it is not JSON).
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the comments service should answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
-
-fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
-    assert_eq!(status, expected, "{what} should answer {expected}, but it answered {status} with {body}");
-}
-
 fn client() -> reqwest::Client {
     // Generous, so a hanging service fails the test instead of blocking it forever.
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
@@ -104,29 +87,6 @@ fn moderated(comment: &Value, post_id: &str, status: &str) -> Value {
     json!({"type": "CommentModerated", "data": {
         "id": comment["id"], "postId": post_id, "status": status, "content": comment["content"],
     }})
-}
-
-/// A stand-in for the event bus: records every event it is sent.
-async fn fake_bus(addr: SocketAddr) -> (Server, mpsc::UnboundedReceiver<Value>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let app = Router::new().route(
-        "/events",
-        post(move |Json(event): Json<Value>| {
-            let sender = sender.clone();
-            async move {
-                let _ = sender.send(event);
-                Json(json!({"status": "OK"}))
-            }
-        }),
-    );
-    (Server::start(addr, app).await.unwrap(), receiver)
-}
-
-async fn next_event(events: &mut mpsc::UnboundedReceiver<Value>, what: &str) -> Value {
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .unwrap_or_else(|_| panic!("the bus should receive {what} within 10 s"))
-        .unwrap()
 }
 
 #[test]
@@ -266,7 +226,7 @@ async fn post_created_makes_the_post_known_and_replaying_it_is_harmless() {
 #[tokio::test]
 async fn every_new_comment_is_announced_to_the_event_bus() {
     let data = tempfile::tempdir().unwrap();
-    let (bus, mut events) = fake_bus("127.0.0.1:0".parse().unwrap()).await;
+    let bus = FakeService::start("the bus").await;
     let bus_url = bus.url();
     let server = start_comments(data.path(), Setup { event_bus_url: &bus_url, ..Setup::default() }).await;
     let client = client();
@@ -274,7 +234,7 @@ async fn every_new_comment_is_announced_to_the_event_bus() {
 
     let listed = comment(&client, &server.url(), "p1", "hello bus").await;
 
-    let event = next_event(&mut events, "a CommentCreated event").await;
+    let event = bus.next_event("a CommentCreated event").await;
     assert_eq!(
         event,
         json!({"type": "CommentCreated", "data": {
@@ -288,14 +248,14 @@ async fn every_new_comment_is_announced_to_the_event_bus() {
 #[tokio::test]
 async fn a_moderation_decision_updates_the_comment_and_is_announced_exactly_once() {
     let data = tempfile::tempdir().unwrap();
-    let (bus, mut events) = fake_bus("127.0.0.1:0".parse().unwrap()).await;
+    let bus = FakeService::start("the bus").await;
     let bus_url = bus.url();
     let server = start_comments(data.path(), Setup { event_bus_url: &bus_url, ..Setup::default() }).await;
     let client = client();
     let base = server.url();
     announce_post(&client, &base, "p1").await;
     let created = comment(&client, &base, "p1", "an orange comment").await[0].clone();
-    assert_eq!(next_event(&mut events, "CommentCreated").await["type"], "CommentCreated");
+    assert_eq!(bus.next_event("CommentCreated").await["type"], "CommentCreated");
 
     // The bus delivers at least once: the same decision may arrive twice.
     let decision = moderated(&created, "p1", "rejected");
@@ -306,7 +266,7 @@ async fn a_moderation_decision_updates_the_comment_and_is_announced_exactly_once
     assert_eq!(listed[0]["status"], "rejected", "the stored status follows moderation: {listed}");
     assert_eq!(listed[0]["content"], created["content"]);
 
-    let updated = next_event(&mut events, "CommentUpdated").await;
+    let updated = bus.next_event("CommentUpdated").await;
     assert_eq!(
         updated,
         json!({"type": "CommentUpdated", "data": {
@@ -316,7 +276,7 @@ async fn a_moderation_decision_updates_the_comment_and_is_announced_exactly_once
     // Events leave in order, so if the duplicate had produced a second
     // CommentUpdated it would arrive before this next CommentCreated.
     comment(&client, &base, "p1", "a marker").await;
-    let next = next_event(&mut events, "the marker's CommentCreated").await;
+    let next = bus.next_event("the marker's CommentCreated").await;
     assert_eq!(
         (next["type"].as_str(), next["data"]["content"].as_str()),
         (Some("CommentCreated"), Some("a marker")),

@@ -17,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use blog_runtime::Server;
+use blog_testkit::expect_status;
 use comments::PostLookupMode;
 use serde_json::{Value, json};
 
@@ -73,10 +74,6 @@ async fn send(what: &str, request: reqwest::RequestBuilder) -> (u16, Value) {
         })
         .unwrap_or_else(|error| panic!("{what}: comments should answer, but the request failed: {error}"));
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
-    assert_eq!(status, expected, "{what} should answer {expected}, but it answered {status} with {body}");
 }
 
 async fn create_post(client: &reqwest::Client, posts: &Server, title: &str) -> String {

@@ -3,21 +3,18 @@
 //! Moderation owns nothing, so its tests look at what it publishes: through a
 //! fake publisher handed to `app()`, and through a fake bus on a real socket.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::routing::post;
-use axum::{Json, Router};
 use blog_events::publish::PublishFuture;
 use blog_events::{
     CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event, PostCreated, PublishError, Publisher,
 };
 use blog_runtime::Server;
+use blog_testkit::{Behaviour, FakeService, send};
 use moderation::{moderate, react};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 // ANCHOR: rule_table
 #[test]
@@ -113,10 +110,7 @@ async fn start_with(publisher: Arc<dyn Publisher>) -> Server {
 
 async fn send_event(base: &str, event: &Value) -> (u16, Value) {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let response = client.post(format!("{base}/events")).json(event).send().await.expect("moderation should answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    send(client.post(format!("{base}/events")).json(event)).await
 }
 
 fn comment_created(id: &str, content: &str) -> Value {
@@ -224,29 +218,13 @@ async fn other_events_are_ignored_and_bad_ones_refused() {
     server.stop().await;
 }
 
-/// A stand-in for the event bus: records every event it is sent.
-async fn fake_bus(addr: SocketAddr) -> (Server, mpsc::UnboundedReceiver<Value>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let app = Router::new().route(
-        "/events",
-        post(move |Json(event): Json<Value>| {
-            let sender = sender.clone();
-            async move {
-                let _ = sender.send(event);
-                Json(json!({"status": "OK"}))
-            }
-        }),
-    );
-    (Server::start(addr, app).await.unwrap(), receiver)
-}
-
 #[tokio::test]
 async fn the_real_service_publishes_to_the_bus_over_http_and_retries_are_answered_once_it_is_back() {
-    // Find a free port for the bus, but do not listen on it yet: the bus is "down".
-    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // The bus is "down": its address is known, but it hangs up on everyone.
+    let bus = FakeService::start_down("the bus").await;
     let server = moderation::start(moderation::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
-        event_bus_url: format!("http://{bus_addr}"),
+        event_bus_url: bus.url(),
     })
     .await
     .expect("the moderation service should start");
@@ -255,13 +233,10 @@ async fn the_real_service_publishes_to_the_bus_over_http_and_retries_are_answere
     let (status, body) = send_event(&server.url(), &event).await;
     assert_eq!(status, 503, "with the bus down the event must be refused for now, got {status} {body}");
 
-    let (bus, mut events) = fake_bus(bus_addr).await;
+    bus.set(Behaviour::Up);
     let (status, body) = send_event(&server.url(), &event).await;
     assert_eq!(status, 200, "the redelivery should succeed now, got {body}");
-    let published = tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("the bus should receive a CommentModerated within 10 s")
-        .unwrap();
+    let published = bus.next_event("a CommentModerated").await;
     assert_eq!(published, comment_moderated("c7", "Oranges are fine", "approved"));
     server.stop().await;
     bus.stop().await;
