@@ -5,7 +5,6 @@
 //! is set (CI sets it): then it fails, because a skipped test proves nothing.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -69,14 +68,8 @@ async fn connect() -> Result<Docker, String> {
 }
 
 fn skip(reason: String) -> Option<Docker> {
-    if std::env::var("REQUIRE_DOCKER").is_ok_and(|value| value == "1") {
-        panic!("REQUIRE_DOCKER=1, but no Docker engine answers: {reason}");
-    }
-    // Straight to stderr, past the test harness's capture, so it is seen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: no Docker engine ({reason}). Start Docker to run this test; REQUIRE_DOCKER=1 makes this a failure."
-    );
+    let reason = format!("no Docker engine answers ({reason}); start Docker to run this test");
+    crate::skip_unless_required("REQUIRE_DOCKER", &reason);
     None
 }
 

@@ -25,6 +25,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
 
 /// Fails unless `status` is `expected`, saying what was asked (`what`) and
 /// what came back.
+#[track_caller]
 pub fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
     assert_eq!(
         status, expected,

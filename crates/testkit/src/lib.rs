@@ -11,12 +11,16 @@
 //!   deadline, never for a fixed time.
 //! - [`spawn_service`]: a service's binary as a child process on port 0; the
 //!   child reports the address it bound.
-//! - `docker` (feature `docker`): the Docker gate of chapters 7 and 8, which
-//!   skips loudly without an engine and fails instead under `REQUIRE_DOCKER=1`.
+//! - [`skip_unless_required`]: a test that needs a tool this machine lacks
+//!   says `SKIPPED` loudly, or fails when CI requires the tool.
+//! - `docker` (feature `docker`): the Docker gate of chapters 7 and 8 (skips
+//!   loudly without an engine, fails instead under `REQUIRE_DOCKER=1`), and
+//!   the clean-up after their containers.
 
 mod fake;
 mod http;
 mod process;
+mod skip;
 mod wait;
 
 #[cfg(feature = "docker")]
@@ -25,4 +29,5 @@ pub mod docker;
 pub use fake::{Behaviour, FakeService};
 pub use http::{expect_status, send};
 pub use process::{ServiceProcess, spawn_service};
+pub use skip::skip_unless_required;
 pub use wait::{eventually, wait_until};
