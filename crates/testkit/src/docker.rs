@@ -148,21 +148,15 @@ pub async fn logs(docker: &Docker, id: &str) -> String {
     text
 }
 
-/// Waits (at most 20 s) until container `id` has printed `line`: how a test
+/// Waits (at most 20 s) until container `id` has printed `text`: how a test
 /// knows a program is ready (its signal handler set, say) without guessing
 /// with a sleep.
-pub async fn wait_for_line(docker: &Docker, id: &str, line: &str) {
+pub async fn wait_for_output(docker: &Docker, id: &str, text: &str) {
     let within = Duration::from_secs(20);
-    let printed = crate::eventually(within, async || {
-        logs(docker, id)
-            .await
-            .lines()
-            .any(|printed| printed.trim() == line)
-    })
-    .await;
+    let printed = crate::eventually(within, async || logs(docker, id).await.contains(text)).await;
     assert!(
         printed,
-        "container {id} did not print {line:?} within {within:?}; its last lines:\n{}",
+        "container {id} did not print {text:?} within {within:?}; its last lines:\n{}",
         logs(docker, id).await
     );
 }
