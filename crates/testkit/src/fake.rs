@@ -82,7 +82,27 @@ impl FakeService {
         Self::start_as(role, Behaviour::Down).await
     }
 
+    /// Starts it down, like [`FakeService::start_down`], but once up it
+    /// serves `routes` (a fake log at `GET /events`, say) instead of taking
+    /// events. Only [`Behaviour::Down`] and [`FakeService::refusals`] apply.
+    pub async fn start_down_serving(role: &'static str, routes: Router) -> FakeService {
+        Self::serve(role, Behaviour::Down, |_| routes).await
+    }
+
     async fn start_as(role: &'static str, behaviour: Behaviour) -> FakeService {
+        Self::serve(role, behaviour, |shared| {
+            Router::new()
+                .route("/events", post(receive))
+                .with_state(shared)
+        })
+        .await
+    }
+
+    async fn serve(
+        role: &'static str,
+        behaviour: Behaviour,
+        routes: impl FnOnce(Arc<Shared>) -> Router,
+    ) -> FakeService {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a fake service can listen on 127.0.0.1:0");
@@ -91,9 +111,7 @@ impl FakeService {
             .expect("a bound listener has an address");
         let shared = Arc::new(Shared::default());
         shared.state.lock().unwrap().behaviour = Some(behaviour);
-        let router = Router::new()
-            .route("/events", post(receive))
-            .with_state(shared.clone());
+        let router = routes(shared.clone());
         let listener = HangUpWhileDown {
             listener,
             shared: shared.clone(),
@@ -267,6 +285,21 @@ mod tests {
         fake.set(Behaviour::Up);
         assert_eq!(deliver(&fake, 2).await.unwrap(), 200);
         assert_eq!(fake.received(), vec![event(2)]);
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn down_it_can_stand_for_a_service_with_routes_of_its_own() {
+        let log = Router::new().route("/events", axum::routing::get(|| async { "[]" }));
+        let fake = FakeService::start_down_serving("the bus", log).await;
+        let url = format!("{}/events", fake.url());
+        assert!(reqwest::get(&url).await.is_err(), "down: no answer");
+        assert_eq!(fake.refusals(), 1);
+        fake.set(Behaviour::Up);
+        assert_eq!(
+            reqwest::get(&url).await.unwrap().text().await.unwrap(),
+            "[]"
+        );
         fake.stop().await;
     }
 
