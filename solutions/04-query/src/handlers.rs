@@ -37,7 +37,10 @@ pub async fn get_post(
     // ours is JSON, like every other error.
     let id = match id {
         Ok(Path(id)) => id,
-        Err(rejection) => return QueryError::BadPath(rejection.body_text()).into_response(),
+        Err(rejection) => {
+            let message = format!("the post id cannot be read: {}", rejection.body_text());
+            return QueryError::BadPath(message).into_response();
+        }
     };
     match state.read(|model| model.post(&id).cloned()) {
         Some(post) => Json(post).into_response(),
