@@ -117,19 +117,13 @@ impl StepState {
     /// The details after the step's name.
     pub fn detail(&self) -> String {
         match self {
-            StepState::Passed { tests } => format!("{} pass", count(*tests)),
+            StepState::Passed { tests: 1 } => "1 test passes".to_string(),
+            StepState::Passed { tests } => format!("{tests} tests pass"),
             StepState::NotVerified { tests } => {
-                format!(
-                    "{} skipped themselves: not run on this machine",
-                    count(*tests)
-                )
+                format!("{}, not checked: tests skipped themselves", count(*tests))
             }
-            StepState::Failing {
-                passed,
-                total,
-                first,
-            } => {
-                format!("{passed} of {} pass; next: {first}", count(*total))
+            StepState::Failing { passed, total, .. } => {
+                format!("{passed} of {} pass", count(*total))
             }
             StepState::NotStarted { tests } => format!("{}, each at a todo!()", count(*tests)),
             StepState::NotRun => "the code does not compile".to_string(),
