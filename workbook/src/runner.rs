@@ -160,7 +160,7 @@ pub fn first_failure(exercise: &Exercise, run: &TestRun) -> String {
 fn not_verified(run: &TestRun) -> String {
     let reasons = run.skip_reasons();
     format!(
-        "{} test(s) skipped themselves, so this exercise is not verified on this machine (Docker missing?):\n  {}",
+        "{} test(s) skipped themselves, so this exercise is not verified on this machine:\n  {}",
         run.skipped.len(),
         reasons.join("\n  ")
     )
@@ -301,7 +301,7 @@ pub fn watch(root: &Path, force_polling: bool) -> Result<()> {
                     state.save(root)?;
                     println!("{}", not_verified(&run));
                     println!(
-                        "Start Docker (`cargo workbook doctor` explains), then press Enter to test again."
+                        "It is done once they run: install or start what they name (`cargo workbook doctor` checks Docker), then press Enter to test again, or type n to move on."
                     );
                 }
                 Outcome::Passed { tests } => {
