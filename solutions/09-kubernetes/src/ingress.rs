@@ -14,8 +14,8 @@ use regex::{Regex, RegexBuilder};
 
 use crate::load::{Manifests, Object, Problem};
 use crate::pods::Pod;
-use crate::system::{CLIENT_CALLS, HOST};
-use crate::wiring::selected;
+use crate::system::{BlogService, CLIENT_CALLS, HOST};
+use crate::wiring::{names, selected};
 
 const USE_REGEX: &str = "nginx.ingress.kubernetes.io/use-regex";
 
@@ -241,17 +241,17 @@ pub fn routing(manifests: &Manifests) -> Vec<Problem> {
             ));
             continue;
         };
-        let reached: Vec<&str> = match manifests.service(&location.service) {
+        let reached: Vec<BlogService> = match manifests.service(&location.service) {
             Some((_, service)) => selected(service, &pods)
                 .iter()
-                .filter_map(|pod| pod.service.map(|s| s.name))
+                .filter_map(|pod| pod.service)
                 .collect(),
             None => Vec::new(),
         };
         if reached != [call.service] {
             let landed = match reached.as_slice() {
                 [] => "no pod (check the Service's selector)".to_string(),
-                several => format!("the {} service", several.join(" and ")),
+                several => names(several),
             };
             problems.push(Problem {
                 file: location.file.clone(),

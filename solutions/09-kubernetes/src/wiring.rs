@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::load::{Manifests, Problem};
 use crate::pods::{Pod, show_port};
-use crate::system::{BROWSER_URLS, LINKS};
+use crate::system::{BlogService, CORS_ORIGINS, HOST, browser_links, pod_links};
 
 /// The pods a Service sends traffic to: those whose labels include all of
 /// its selector. A Service without a selector selects nothing.
@@ -228,7 +228,6 @@ pub fn service_name(host: &str) -> Option<&str> {
 pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
     let (pods, mut problems) = Pod::all(manifests);
     for pod in &pods {
-        let service = pod.service.map(|s| s.name).unwrap_or("");
         for var in pod.container.env.iter().flatten() {
             if var.value_from.is_some() {
                 problems.push(pod.object.problem(format!(
@@ -245,25 +244,30 @@ pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
                  the Service nor the probes can reach it; leave HOST out (the image sets 0.0.0.0)"
             )));
         }
-        if service == "client" {
-            for name in BROWSER_URLS {
-                match pod.env.get(name).map(|v| v.trim()) {
-                    Some("") => {}
-                    None => problems.push(pod.object.problem(format!(
-                        "{name} is not set, so the page would call http://localhost:...; set it to \"\" \
-                         so the browser calls posts.com, the page's own origin, and the ingress routes the call"
-                    ))),
-                    Some(value) => problems.push(pod.object.problem(format!(
-                        "{name} is {value:?}, but this URL is used by the BROWSER, which cannot reach \
-                         the cluster's Services by name; set it to \"\" (the page's own origin, posts.com)"
-                    ))),
-                }
+        // URLs the browser uses: the page's own origin, which the ingress routes.
+        let mut for_the_browser = vec![CORS_ORIGINS];
+        for link in pod.service.into_iter().flat_map(browser_links) {
+            for_the_browser.push(link.variable);
+            match pod.env.get(link.variable).map(|v| v.trim()) {
+                Some("") => {}
+                None => problems.push(pod.object.problem(format!(
+                    "{} is not set, so the page would call http://localhost:...; set it to \"\" \
+                     so the browser calls {HOST}, the page's own origin, and the ingress routes the call",
+                    link.variable
+                ))),
+                Some(value) => problems.push(pod.object.problem(format!(
+                    "{} is {value:?}, but this URL is used by the BROWSER, which cannot reach \
+                     the cluster's Services by name; set it to \"\" (the page's own origin, {HOST})",
+                    link.variable
+                ))),
             }
-            continue;
         }
-        // Every URL must name a Service and one of its ports.
+        // Every other URL must name a Service and one of its ports.
         let mut unreachable = false;
         for (name, value) in &pod.env {
+            if for_the_browser.contains(&name.as_str()) {
+                continue;
+            }
             for url in urls_in(value) {
                 let message = match reach(manifests, &pods, &url) {
                     Ok(reached) if reached.is_empty() => format!(
@@ -280,23 +284,24 @@ pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
                 );
             }
         }
+        let Some(service) = pod.service else { continue };
         if unreachable {
             continue;
         }
-        // And reach the services it is for.
-        for link in LINKS.iter().filter(|l| l.from == service) {
+        // And reach the services the catalogue says it is for.
+        for link in pod_links(service) {
             let Some(value) = pod.env.get(link.variable) else {
                 if link.required {
                     problems.push(pod.object.problem(format!(
                         "{} is not set, so the {service} service would use localhost, which in a pod is the pod itself; \
                          set it to the URL of the {} Service",
                         link.variable,
-                        link.to.join(", ")
+                        names(link.to)
                     )));
                 }
                 continue;
             };
-            let mut reached: Vec<&str> = urls_in(value)
+            let mut reached: Vec<BlogService> = urls_in(value)
                 .iter()
                 .filter_map(|url| reach(manifests, &pods, url).ok())
                 .flatten()
@@ -318,7 +323,11 @@ pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
 }
 // ANCHOR_END: env_urls
 
-fn names(services: &[&str]) -> String {
+/// `the query service and the posts service`, or `no service`.
+pub fn names(services: &[BlogService]) -> String {
+    if services.is_empty() {
+        return "no service".into();
+    }
     let named: Vec<String> = services
         .iter()
         .map(|s| format!("the {s} service"))
@@ -327,7 +336,7 @@ fn names(services: &[&str]) -> String {
 }
 
 /// The blog services a URL reaches, or why it reaches none.
-fn reach<'m>(manifests: &Manifests, pods: &[Pod<'m>], url: &Url) -> Result<Vec<&'m str>, String> {
+fn reach(manifests: &Manifests, pods: &[Pod], url: &Url) -> Result<Vec<BlogService>, String> {
     if matches!(url.host.as_str(), "localhost" | "127.0.0.1" | "::1") {
         return Err("localhost inside a pod is the pod itself; name the Service instead".into());
     }
@@ -358,7 +367,7 @@ fn reach<'m>(manifests: &Manifests, pods: &[Pod<'m>], url: &Url) -> Result<Vec<&
     }
     Ok(selected(service, pods)
         .iter()
-        .filter_map(|pod| pod.service.map(|s| s.name))
+        .filter_map(|pod| pod.service)
         .collect())
 }
 
@@ -444,10 +453,10 @@ pub fn service_coverage(manifests: &Manifests) -> Vec<Problem> {
         if !reaching(pod, "ClusterIP") {
             problems.push(pod.object.problem(format!(
                 "no ClusterIP Service selects its pods, so the other services have no name to reach the {} service by",
-                service.name
+                service.name()
             )));
         }
-        if service.name == "posts" && !reaching(pod, "NodePort") {
+        if service == BlogService::Posts && !reaching(pod, "NodePort") {
             problems.push(pod.object.problem(
                 "no NodePort Service selects its pods, so the posts service cannot be tried from outside the cluster \
                  (`minikube service posts-srv --url`)",
