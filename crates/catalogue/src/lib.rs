@@ -332,7 +332,10 @@ mod tests {
                     Service::ALL.iter().any(|s| s.emits().contains(event)),
                     "{service} consumes {event}, which nobody emits"
                 );
-                assert!(service.subscribes(), "{service} consumes events but is not subscribed");
+                assert!(
+                    service.subscribes(),
+                    "{service} consumes events but is not subscribed"
+                );
             }
         }
         for event in EventType::ALL {
@@ -358,6 +361,9 @@ mod tests {
     #[test]
     fn an_unknown_name_lists_the_real_ones() {
         let error = "postz".parse::<Service>().unwrap_err().to_string();
-        assert!(error.contains("\"postz\"") && error.contains("event-bus"), "{error}");
+        assert!(
+            error.contains("\"postz\"") && error.contains("event-bus"),
+            "{error}"
+        );
     }
 }

@@ -7,7 +7,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::load::{Manifests, Problem};
 use crate::pods::{Pod, show_port};
-use crate::system::{BlogService, IMAGE, IMAGE_USER, LIVENESS_PATH, READINESS_PATH};
+use crate::system::{
+    BlogService, IMAGE, IMAGE_USER, LIVENESS_PATH, READINESS_PATH, SHUTDOWN_SECONDS,
+};
 
 // ANCHOR: deployments
 /// One Deployment per blog service, named `<service>-depl`, running the
@@ -98,6 +100,63 @@ pub fn deployments(manifests: &Manifests) -> Vec<Problem> {
     problems
 }
 // ANCHOR_END: deployments
+
+// ANCHOR: pre_stop
+/// A pod that a rolling update replaces first pauses (`preStop`), then stops.
+///
+/// When Kubernetes decides to stop a pod it does two things at once: it
+/// sends the pod SIGTERM, and it removes the pod from its Services'
+/// endpoints, which every node and the ingress learn of a moment later.
+/// Without a pause, requests sent in that moment meet a pod that has
+/// stopped listening. A rolling update promises no downtime, so its pods
+/// pause first; the image has no shell, hence the `sleep` action
+/// (Kubernetes 1.30 and later) rather than `exec: sleep`.
+pub fn pre_stop(manifests: &Manifests) -> Vec<Problem> {
+    let (pods, mut problems) = Pod::all(manifests);
+    for pod in &pods {
+        let spec = &pod.deployment.spec;
+        let strategy = spec
+            .strategy
+            .as_ref()
+            .and_then(|s| s.type_.as_deref())
+            .unwrap_or("RollingUpdate");
+        let handler = pod
+            .container
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref());
+        if handler.is_some_and(|h| h.exec.is_some()) {
+            problems.push(pod.object.problem(
+                "its preStop runs a command (exec), but the image has no shell and no `sleep` program; \
+                 use `preStop: {sleep: {seconds: 5}}`",
+            ));
+            continue;
+        }
+        let seconds = handler.and_then(|h| h.sleep.as_ref()).map(|s| s.seconds);
+        let grace = pod.spec.termination_grace_period_seconds.unwrap_or(30);
+        match seconds {
+            None if strategy == "RollingUpdate" => problems.push(pod.object.problem(
+                "rolls out with RollingUpdate, but its container has no `lifecycle.preStop.sleep`: the old \
+                 pod would stop listening while the Services and the ingress still send it requests for a \
+                 moment; add `lifecycle: {preStop: {sleep: {seconds: 5}}}`",
+            )),
+            None => {}
+            Some(seconds) if seconds < 1 => problems.push(pod.object.problem(format!(
+                "its preStop sleeps {seconds} s, which gives the endpoints no time to forget the pod; sleep a few seconds"
+            ))),
+            Some(seconds) if seconds + SHUTDOWN_SECONDS > grace => {
+                problems.push(pod.object.problem(format!(
+                    "its preStop sleeps {seconds} s of its {grace} s grace period (terminationGracePeriodSeconds), \
+                     which leaves less than the {SHUTDOWN_SECONDS} s the service may need to finish its requests \
+                     before it is killed; sleep less, or give it a longer grace period"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    problems
+}
+// ANCHOR_END: pre_stop
 
 // ANCHOR: probes
 /// Liveness on `/healthz` and readiness on `/readyz`, on the port the program listens on.

@@ -264,6 +264,35 @@ pub fn routing(manifests: &Manifests) -> Vec<Problem> {
             });
         }
     }
+    // And no service's events endpoint is open to the world: the
+    // NetworkPolicies let the ingress controller connect to posts, comments
+    // and query, so it is the ingress that must keep their `/events` inside.
+    for path in ["/events", "/events/batch"] {
+        let Some(location) = router.route(path) else {
+            continue;
+        };
+        let reached: Vec<BlogService> = match manifests.service(&location.service) {
+            Some((_, service)) => selected(service, &pods)
+                .iter()
+                .filter_map(|pod| pod.service)
+                .filter(|s| s.subscribes() || *s == BlogService::EventBus)
+                .collect(),
+            None => Vec::new(),
+        };
+        if !reached.is_empty() {
+            problems.push(Problem {
+                file: location.file.clone(),
+                object: location.ingress.clone(),
+                message: format!(
+                    "POST http://{HOST}{path} goes to the Service {} (the path {} matches it), which is {}: \
+                     anyone who can reach {HOST} could post forged events; no path may send {path} to a service",
+                    location.service,
+                    location.path,
+                    names(&reached)
+                ),
+            });
+        }
+    }
     problems
 }
 // ANCHOR_END: routing

@@ -113,6 +113,29 @@ pub const CLIENT_CALLS: [ClientCall; 7] = [
 ];
 // ANCHOR_END: client_calls
 
+/// The namespace the blog is deployed in (`kubectl apply` without `-n`).
+pub const NAMESPACE: &str = "default";
+
+/// Where minikube's ingress addon runs ingress-nginx's controller: its
+/// namespace and its pods' labels. The ingress is a pod like any other, so a
+/// NetworkPolicy must let it in where it sends the page's requests.
+pub const INGRESS_NAMESPACE: &str = "ingress-nginx";
+pub const INGRESS_CONTROLLER_LABELS: [(&str, &str); 3] = [
+    ("app.kubernetes.io/name", "ingress-nginx"),
+    ("app.kubernetes.io/instance", "ingress-nginx"),
+    ("app.kubernetes.io/component", "controller"),
+];
+
+/// The label Kubernetes gives every namespace: its name. A NetworkPolicy
+/// selects another namespace by it.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// How long a service may take to stop after SIGTERM: it finishes its
+/// requests in flight and exits (well under 2 s in chapter 8's test; 10 s is
+/// what `docker stop` grants). A pod's grace period must leave it this much
+/// after its `preStop` pause.
+pub const SHUTDOWN_SECONDS: i64 = 10;
+
 /// The probes every service answers (blog-runtime's common layers):
 /// `/healthz` while the process works, `/readyz` once it can serve.
 pub const LIVENESS_PATH: &str = "/healthz";

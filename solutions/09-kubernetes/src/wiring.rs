@@ -9,7 +9,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::load::{Manifests, Problem};
 use crate::pods::{Pod, show_port};
-use crate::system::{BlogService, CORS_ORIGINS, HOST, browser_links, pod_links};
+use crate::system::{
+    BlogService, CORS_ORIGINS, HOST, PAGE_ORIGIN, browser_links, called_by_the_page, pod_links,
+};
 
 /// The pods a Service sends traffic to: those whose labels include all of
 /// its selector. A Service without a selector selects nothing.
@@ -323,6 +325,70 @@ pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
 }
 // ANCHOR_END: env_urls
 
+// ANCHOR: cors
+/// The services the page calls allow its origin, http://posts.com (and
+/// only real origins); the others allow no browser at all.
+pub fn cors(manifests: &Manifests) -> Vec<Problem> {
+    let (pods, mut problems) = Pod::all(manifests);
+    let called = called_by_the_page();
+    for pod in &pods {
+        let Some(service) = pod.service else { continue };
+        let value = pod.env.get(CORS_ORIGINS);
+        if !called.contains(&service) {
+            if let Some(value) = value {
+                problems.push(pod.object.problem(format!(
+                    "sets {CORS_ORIGINS} to {value:?}, but the page never calls the {service} service: \
+                     leave it out, so that no web page may call it from a browser"
+                )));
+            }
+            continue;
+        }
+        let Some(value) = value else {
+            problems.push(pod.object.problem(format!(
+                "{CORS_ORIGINS} is not set, so the {service} service allows the pages of its default \
+                 origins (the client on localhost:3000), which in the cluster are no page of the blog; \
+                 set it to {PAGE_ORIGIN}, where the page is"
+            )));
+            continue;
+        };
+        let origins: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .collect();
+        for origin in &origins {
+            if *origin == "*" {
+                problems.push(pod.object.problem(format!(
+                    "{CORS_ORIGINS} allows every origin (\"*\"): any page on the web could call the \
+                     {service} service from its visitors' browsers; allow only {PAGE_ORIGIN}"
+                )));
+            } else if !is_origin(origin) {
+                problems.push(pod.object.problem(format!(
+                    "{CORS_ORIGINS} holds {origin:?}, which is not an origin (scheme://host[:port], \
+                     no path, no trailing slash): a browser sends its Origin header in exactly that \
+                     form, so this entry would never match"
+                )));
+            }
+        }
+        if !origins.contains(&PAGE_ORIGIN) {
+            problems.push(pod.object.problem(format!(
+                "{CORS_ORIGINS} is {value:?}, which leaves out {PAGE_ORIGIN}, the origin of the page \
+                 that calls the {service} service"
+            )));
+        }
+    }
+    problems
+}
+// ANCHOR_END: cors
+
+/// `http://posts.com` or `https://localhost:3000`: what a browser sends as `Origin`.
+fn is_origin(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    rest.is_some_and(|host| !host.is_empty() && !host.contains(['/', '?', '#', ' ']))
+}
+
 /// `the query service and the posts service`, or `no service`.
 pub fn names(services: &[BlogService]) -> String {
     if services.is_empty() {
@@ -332,7 +398,16 @@ pub fn names(services: &[BlogService]) -> String {
         .iter()
         .map(|s| format!("the {s} service"))
         .collect();
-    named.join(" and ")
+    listed(&named)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn listed(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// The blog services a URL reaches, or why it reaches none.
@@ -456,6 +531,25 @@ pub fn service_coverage(manifests: &Manifests) -> Vec<Problem> {
                 service.name()
             )));
         }
+        // The port everything else knows the service by (localhost, Docker, the book).
+        let port = i32::from(service.default_port());
+        for (object, k8s_service) in manifests.services() {
+            let ports: Vec<i32> = k8s_service
+                .spec
+                .as_ref()
+                .and_then(|s| s.ports.as_ref())
+                .map(|ports| ports.iter().map(|p| p.port).collect())
+                .unwrap_or_default();
+            let selects_it = selected(k8s_service, &pods)
+                .iter()
+                .any(|p| p.object.name == pod.object.name);
+            if selects_it && !ports.is_empty() && !ports.contains(&port) {
+                problems.push(object.problem(format!(
+                    "offers the {service} service on the ports {ports:?}, but the {service} service's port is {port} \
+                     everywhere else (on localhost, in Docker, in the other services' defaults): give it `port: {port}`"
+                )));
+            }
+        }
         if service == BlogService::Posts && !reaching(pod, "NodePort") {
             problems.push(pod.object.problem(
                 "no NodePort Service selects its pods, so the posts service cannot be tried from outside the cluster \
@@ -476,6 +570,15 @@ mod tests {
         let found: Vec<(&str, i32)> = urls.iter().map(|u| (u.host.as_str(), u.port)).collect();
         assert_eq!(found, [("posts-clusterip-srv", 4000), ("query-srv", 443)]);
         assert!(urls_in("").is_empty());
+    }
+
+    #[test]
+    fn origins_have_no_path() {
+        assert!(is_origin("http://posts.com"));
+        assert!(is_origin("http://localhost:3000"));
+        assert!(!is_origin("http://posts.com/"));
+        assert!(!is_origin("posts.com"));
+        assert!(!is_origin("http://"));
     }
 
     #[test]
