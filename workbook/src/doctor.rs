@@ -307,6 +307,56 @@ impl Doctor {
         }
     }
 
+    /// Kubernetes stores NetworkPolicies, but only some network plugins
+    /// enforce them (minikube's default does not): without one, the blog
+    /// runs, and any pod may still reach any service.
+    pub fn network_policies(&self) -> Check {
+        let name = "network policy";
+        let asked = self.run(
+            "kubectl",
+            &[
+                "get",
+                "daemonsets",
+                "--namespace",
+                "kube-system",
+                "--output",
+                "name",
+            ],
+            Duration::from_secs(20),
+        );
+        match asked {
+            Ran::Printed(list)
+                if list
+                    .lines()
+                    .any(|l| l.contains("calico") || l.contains("cilium")) =>
+            {
+                Check {
+                    name,
+                    level: Level::Ok,
+                    detail: "the network plugin enforces NetworkPolicies".into(),
+                }
+            }
+            Ran::Printed(_) => Check {
+                name,
+                level: Level::Warn,
+                detail:
+                    "the network plugin ignores NetworkPolicies, so any pod may reach any service: \
+                         `minikube delete && minikube start --cni=calico` (chapter 9)"
+                        .into(),
+            },
+            Ran::Missing => Check {
+                name,
+                level: Level::Warn,
+                detail: "needs kubectl".into(),
+            },
+            Ran::Failed(why) => Check {
+                name,
+                level: Level::Warn,
+                detail: format!("could not ask the cluster which network plugin it runs: {why}"),
+            },
+        }
+    }
+
     pub fn hosts_entry(&self) -> Check {
         let name = "posts.com";
         let hosts = std::fs::read_to_string(&self.hosts_file).unwrap_or_default();
@@ -377,6 +427,8 @@ impl Doctor {
     pub fn all(&self) -> Vec<Check> {
         let mut checks = vec![self.rust(), self.ports()];
         checks.extend(self.for_needs(&["docker".to_string(), "kubernetes".to_string()]));
+        // A warning only: the blog works without it, less protected.
+        checks.push(self.network_policies());
         checks
     }
 }
@@ -485,6 +537,19 @@ mod tests {
             Level::Fail,
             "a commented-out entry does not count"
         );
+    }
+
+    #[test]
+    fn a_network_plugin_that_ignores_policies_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let doctor = doctor_with(dir.path());
+        assert_eq!(doctor.network_policies().level, Level::Warn);
+        fake_program(dir.path(), "kubectl", "daemonset.apps/kindnet", 0);
+        let check = doctor.network_policies();
+        assert_eq!(check.level, Level::Warn);
+        assert!(check.detail.contains("--cni=calico"), "{check}");
+        fake_program(dir.path(), "kubectl", "daemonset.apps/calico-node", 0);
+        assert_eq!(doctor.network_policies().level, Level::Ok);
     }
 
     #[test]
