@@ -25,6 +25,15 @@ pub fn selected<'p, 'a>(service: &Service, pods: &'p [Pod<'a>]) -> Vec<&'p Pod<'
         .collect()
 }
 
+/// The `port`s a Service offers (what a URL that names it must use).
+fn port_numbers(service: &Service) -> Vec<i32> {
+    let ports = service.spec.as_ref().and_then(|s| s.ports.as_ref());
+    ports
+        .iter()
+        .flat_map(|p| p.iter().map(|p| p.port))
+        .collect()
+}
+
 fn selector_of(service: &Service) -> BTreeMap<String, String> {
     service
         .spec
@@ -428,12 +437,7 @@ fn reach(manifests: &Manifests, pods: &[Pod], url: &Url) -> Result<Vec<BlogServi
             known.join(", ")
         ));
     };
-    let ports: Vec<i32> = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .map(|ports| ports.iter().map(|p| p.port).collect())
-        .unwrap_or_default();
+    let ports = port_numbers(service);
     if !ports.contains(&url.port) {
         return Err(format!(
             "the Service {name} has the ports {ports:?}, not {} (a URL uses the Service's `port`, not its targetPort)",
@@ -534,12 +538,7 @@ pub fn service_coverage(manifests: &Manifests) -> Vec<Problem> {
         // The port everything else knows the service by (localhost, Docker, the book).
         let port = i32::from(service.default_port());
         for (object, k8s_service) in manifests.services() {
-            let ports: Vec<i32> = k8s_service
-                .spec
-                .as_ref()
-                .and_then(|s| s.ports.as_ref())
-                .map(|ports| ports.iter().map(|p| p.port).collect())
-                .unwrap_or_default();
+            let ports = port_numbers(k8s_service);
             let selects_it = selected(k8s_service, &pods)
                 .iter()
                 .any(|p| p.object.name == pod.object.name);
