@@ -330,9 +330,24 @@ async fn events_from_the_bus_are_acknowledged_and_change_nothing() {
         let (status, body) = send(client.post(&url).json(&event)).await;
         expect_status("POST /events", status, &body, 200);
     }
-    let (status, body) = send(client.post(&url).header("content-type", "application/json").body("{oops")).await;
-    expect_status("POST /events with a body that is not JSON", status, &body, 400);
+    let (status, body) = send(
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{oops"),
+    )
+    .await;
+    expect_status(
+        "POST /events with a body that is not JSON",
+        status,
+        &body,
+        400,
+    );
 
-    assert_eq!(list(&client, &server.url()).await, json!({}), "events do not create posts");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        json!({}),
+        "events do not create posts"
+    );
     server.stop().await;
 }
