@@ -33,6 +33,17 @@ pub fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
     );
 }
 
+/// Fails unless `body` is a JSON error that says something,
+/// `{"error": "..."}`, the answer to every bad request; `what` names the request.
+#[track_caller]
+pub fn expect_json_error(what: &str, body: &Value) {
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(
+        !message.is_empty(),
+        "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
+    );
+}
+
 /// An error and the chain of its causes, on one line: reqwest's own message
 /// ("error sending request") hides why ("connection refused").
 fn with_causes(error: &dyn std::error::Error) -> String {
@@ -49,11 +60,21 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     #[should_panic(expected = "GET /posts should answer 200, but it answered 404 with \"gone\"")]
     fn expect_status_shows_what_was_asked_and_what_came_back() {
         expect_status("GET /posts", 404, &Value::String("gone".into()), 200);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = r#"an empty title: the answer must be JSON like {"error": "..."}, got {"error":""}"#
+    )]
+    fn expect_json_error_wants_a_message() {
+        expect_json_error("an empty title", &json!({"error": "title is empty"}));
+        expect_json_error("an empty title", &json!({"error": ""}));
     }
 
     #[tokio::test]

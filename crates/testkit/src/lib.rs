@@ -1,8 +1,8 @@
 //! The plumbing the spec files share, so each spec file shows only what it
 //! specifies. Every exercise's tests depend on it (as a dev-dependency).
 //!
-//! - [`send`] and [`expect_status`]: one HTTP request, its status and JSON
-//!   body, and a failure that shows both.
+//! - [`send`], [`expect_status`] and [`expect_json_error`]: one HTTP
+//!   request, its status and JSON body, and a failure that shows both.
 //! - [`FakeService`]: a stand-in for whatever takes events at `POST /events`
 //!   (the bus, when a service publishes; a subscriber, when the bus
 //!   delivers). It records what it accepts and counts what it refuses, so a
@@ -27,7 +27,7 @@ mod wait;
 pub mod docker;
 
 pub use fake::{Behaviour, FakeService};
-pub use http::{expect_status, send};
+pub use http::{expect_json_error, expect_status, send};
 pub use process::{ServiceProcess, spawn_service};
 pub use skip::skip_unless_required;
 pub use wait::{eventually, wait_until};

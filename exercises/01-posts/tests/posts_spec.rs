@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use blog_runtime::Server;
-use blog_testkit::{Behaviour, FakeService, send, wait_until};
+use blog_testkit::{Behaviour, FakeService, expect_json_error, send, wait_until};
 use posts::Title;
 use posts::title::{MAX_TITLE_CHARS, TitleError};
 use serde_json::{Value, json};
@@ -228,11 +228,7 @@ async fn bad_input_gets_a_json_error_and_stores_nothing() {
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
         expect_status(&format!("POST /posts with {what}"), status, &body, expected);
-        let message = body["error"].as_str().unwrap_or_default();
-        assert!(
-            !message.is_empty(),
-            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
-        );
+        expect_json_error(what, &body);
     }
 
     assert_eq!(

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use blog_runtime::Server;
-use blog_testkit::{FakeService, expect_status, send};
+use blog_testkit::{FakeService, expect_json_error, expect_status, send};
 use comments::content::{ContentError, MAX_CONTENT_CHARS};
 use comments::post_id::{MAX_POST_ID_CHARS, PostIdError};
 use comments::{CommentContent, PostId, PostLookupMode};
@@ -312,11 +312,7 @@ async fn bad_input_gets_a_json_error_and_stores_nothing() {
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
         expect_status(&format!("a request with {what}"), status, &body, expected);
-        let message = body["error"].as_str().unwrap_or_default();
-        assert!(
-            !message.is_empty(),
-            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
-        );
+        expect_json_error(what, &body);
     }
 
     assert_eq!(
