@@ -28,7 +28,8 @@ use crate::log::StoredEvent;
 pub struct Parked {
     #[serde(flatten)]
     pub event: StoredEvent,
-    /// How many times the subscriber refused it before it was parked.
+    /// How many times it was sent before it was parked: the subscriber's
+    /// "never" answers (`DEAD_LETTER_AFTER` of them), and any "try again".
     pub attempts: u32,
     /// The subscriber's last answer, as the bus saw it.
     pub error: String,
