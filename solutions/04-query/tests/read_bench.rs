@@ -26,7 +26,10 @@ const FILLERS: usize = 8;
 
 /// 16 hex digits, the shape of the services' ids.
 fn id(kind: u64, n: usize) -> String {
-    format!("{:016x}", (kind << 56) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    format!(
+        "{:016x}",
+        (kind << 56) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    )
 }
 
 fn post_created(post: usize) -> Value {
@@ -117,7 +120,11 @@ async fn keep_writing(base: String, mut stop: watch::Receiver<bool>) -> usize {
     let mut sent = 0;
     while !*stop.borrow_and_update() {
         let n = sent % (POSTS * COMMENTS_PER_POST);
-        let status = if sent % 2 == 0 { "approved" } else { "rejected" };
+        let status = if sent % 2 == 0 {
+            "approved"
+        } else {
+            "rejected"
+        };
         let event = comment(
             n % POSTS,
             n / POSTS % COMMENTS_PER_POST,
@@ -157,7 +164,11 @@ async fn get_posts_with_50_000_comments() {
         .values()
         .map(|post| post["comments"].as_array().unwrap().len())
         .sum();
-    assert_eq!(comments, POSTS * COMMENTS_PER_POST, "the fill lost comments");
+    assert_eq!(
+        comments,
+        POSTS * COMMENTS_PER_POST,
+        "the fill lost comments"
+    );
     println!(
         "filled {POSTS} posts and {comments} comments through POST /events in {:.1} s",
         filled.as_secs_f64()
@@ -169,7 +180,10 @@ async fn get_posts_with_50_000_comments() {
         size as f64 / 1e6,
         first.as_secs_f64() * 1e3
     );
-    print_times("GET /posts, model at rest", &timed_reads(&client, &base).await);
+    print_times(
+        "GET /posts, model at rest",
+        &timed_reads(&client, &base).await,
+    );
 
     let (stop, stopped) = watch::channel(false);
     let writer = tokio::spawn(keep_writing(base.clone(), stopped));
