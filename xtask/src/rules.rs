@@ -143,7 +143,7 @@ pub fn check_book(root: &Path) -> Vec<String> {
 
 /// The files that tell a learner which Rust to install. Each must state the
 /// workspace's `rust-version`, and only it.
-pub const RUST_VERSION_STATED_IN: [&str; 1] = ["README.md"];
+pub const RUST_VERSION_STATED_IN: [&str; 2] = ["README.md", "book/src/ch00-how-to-use/index.md"];
 
 /// The minimum Rust is stated once, checked everywhere: the workspace's
 /// `rust-version` is the highest any crate needs, the README says it, and
@@ -414,6 +414,11 @@ mod tests {
         )
         .unwrap();
         std::fs::write(root.join("README.md"), readme).unwrap();
+        // Chapter 0 agrees with the workspace unless a test says otherwise.
+        let ch0 = root.join(RUST_VERSION_STATED_IN[1]);
+        std::fs::create_dir_all(ch0.parent().unwrap()).unwrap();
+        let text = format!("This workbook needs Rust {workspace_version} or newer.\n");
+        std::fs::write(ch0, text).unwrap();
     }
 
     #[test]
@@ -447,6 +452,20 @@ mod tests {
         assert!(
             problems[1]
                 .contains("README.md says Rust 1.88, but the workspace's rust-version is 1.89"),
+            "{problems:#?}"
+        );
+
+        // The book's chapter 0 left behind.
+        workspace(root.path(), "1.89", "\"1.89\"", "Rust 1.89 or newer\n");
+        std::fs::write(
+            root.path().join(RUST_VERSION_STATED_IN[1]),
+            "Rust 1.88 or newer",
+        )
+        .unwrap();
+        let problems = check_rust_version(root.path(), (1, 89));
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].contains("ch00-how-to-use/index.md says Rust 1.88"),
             "{problems:#?}"
         );
 

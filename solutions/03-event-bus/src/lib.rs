@@ -5,14 +5,22 @@
 //! database (`$DATA_DIR/event-bus.db`).
 //!
 //! - `POST /events` with `{"type","data"}` → 200 `{"status":"OK","seq":N}`,
-//!   answered only once the event is on disk. Any non-blank `type` is
-//!   accepted: the bus stores and forwards, it does not interpret.
+//!   answered only once the event is on disk (`POST /events/batch` takes a
+//!   list, all or nothing). The data of a type the contract knows
+//!   (`blog_events::Event`) is checked, 422 if it does not fit; any other
+//!   non-blank `type` is stored and forwarded as it is.
 //! - `GET /events[?after=N][&limit=M]` → the stored events, oldest first,
-//!   each `{"type","data","seq"}`; `after` and `limit` page through the log
-//!   so a service can rebuild its state from it.
+//!   each `{"type","data","seq","logId"}`, with the header `x-event-log-id`;
+//!   `after` and `limit` page through the log so a service can rebuild its
+//!   state from it. Without `limit` the whole log is streamed.
 //! - Every event goes to every subscriber (`SUBSCRIBERS`) as
 //!   `POST {subscriber}/events`, in order and at least once, retried while
-//!   the subscriber is down, from a cursor that survives restarts.
+//!   the subscriber is down, from a cursor that survives restarts. An event
+//!   a subscriber refuses for good (a 4xx other than 408 and 429,
+//!   `DEAD_LETTER_AFTER` times) is parked for it, and delivery goes on.
+//! - `GET /subscribers`, `GET /subscribers/{name}/parked` and
+//!   `POST /subscribers/{name}/parked/redeliver` show where each subscriber
+//!   is and give its parked events another chance.
 //!
 //! Unlike the Node.js bus this one is modelled on (which keeps events in
 //! memory and posts each one once, shrugging at failures), it loses nothing
@@ -23,13 +31,17 @@
 //! [`handlers`] (the HTTP endpoints) and [`event_type`] (what a valid type
 //! is) → [`writer`] (group commit: many events per disk flush) → [`log`]
 //! (the SQLite tables: append, read a page, cursors) → [`delivery`] (one
-//! task per subscriber). [`error`] says how failures are answered.
+//! task per subscriber) → [`parked`] (the dead letters) and
+//! [`subscribers`] (names, status, and their endpoints). [`error`] says how
+//! failures are answered.
 
 pub mod delivery;
 pub mod error;
 pub mod event_type;
 pub mod handlers;
 pub mod log;
+pub mod parked;
+pub mod subscribers;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -44,7 +56,8 @@ use tokio::sync::watch;
 pub use error::BusError;
 pub use event_type::EventType;
 pub use handlers::BusState;
-pub use log::{NewEvent, StoredEvent};
+pub use log::{NewEvent, StoredEvent, WireEvent};
+pub use subscribers::Subscribers;
 pub use writer::Appender;
 
 /// The subscribers of the blog system: posts, comments, query, moderation.
@@ -61,11 +74,14 @@ pub struct Config {
     /// the name of its cursor: change it and that subscriber starts over
     /// from the first event.
     pub subscribers: Vec<String>,
+    /// How many "never" answers (a 4xx other than 408 and 429) park an event.
+    pub dead_letter_after: u32,
 }
 
 impl Config {
     /// `HOST` (127.0.0.1), `PORT` (4005), `DATA_DIR` (./data) and
-    /// `SUBSCRIBERS` (comma-separated base URLs; default: the four services).
+    /// `SUBSCRIBERS` (comma-separated base URLs; default: the four services)
+    /// and `DEAD_LETTER_AFTER` (5).
     pub fn from_env() -> Self {
         let host = env_or("HOST", "127.0.0.1");
         let port = env_or("PORT", "4005");
@@ -75,6 +91,11 @@ impl Config {
                 .expect("HOST and PORT must form an address such as 127.0.0.1:4005"),
             data_dir: env_or("DATA_DIR", "./data").into(),
             subscribers: parse_subscribers(&env_or("SUBSCRIBERS", DEFAULT_SUBSCRIBERS)),
+            dead_letter_after: env_or("DEAD_LETTER_AFTER", "5")
+                .parse()
+                .ok()
+                .filter(|&tries| tries >= 1)
+                .expect("DEAD_LETTER_AFTER must be a whole number of 1 or more"),
         }
     }
 }
@@ -97,6 +118,12 @@ pub fn app(state: BusState) -> Router {
             get(handlers::list_events).post(handlers::publish_event),
         )
         .route("/events/batch", post(handlers::publish_events))
+        .route("/subscribers", get(subscribers::list_subscribers))
+        .route("/subscribers/{name}/parked", get(subscribers::list_parked))
+        .route(
+            "/subscribers/{name}/parked/redeliver",
+            post(subscribers::redeliver_parked),
+        )
         .with_state(state);
     with_common_layers(routes, Readiness::ready())
 }
@@ -109,17 +136,26 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let writer_conn = log::open(&path)?;
     // Delivery tasks compare their cursor with this to know if there is more.
     let (head, head_watch) = watch::channel(log::last_seq(&writer_conn)?);
+    let log_id: Arc<str> = log::log_id(&writer_conn)?.into();
     let (appender, writer) = writer::spawn_writer(writer_conn, head);
+    let subscribers = Subscribers::from_urls(&config.subscribers);
     let state = BusState {
         appender,
         reader: Arc::new(Mutex::new(log::open(&path)?)),
+        log_id: log_id.clone(),
+        head: head_watch.clone(),
+        subscribers: subscribers.clone(),
     };
 
     let mut server = Server::start(config.addr, app(state)).await?;
     server.attach(writer);
     // ANCHOR: fan_out
-    let client = delivery::http_client();
-    for subscriber in &config.subscribers {
+    let settings = delivery::DeliverySettings {
+        client: delivery::http_client(),
+        log_id: log_id.clone(),
+        dead_letter_after: config.dead_letter_after,
+    };
+    for subscriber in subscribers.iter() {
         let cursors = log::open(&path)?;
         // This connection only writes cursors. A cursor a little behind after
         // a power cut means some events are delivered twice, which consumers
@@ -127,14 +163,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         cursors.pragma_update(None, "synchronous", "NORMAL")?;
         let task = delivery::spawn_delivery(
             cursors,
-            subscriber,
-            client.clone(),
+            subscriber.clone(),
+            settings.clone(),
             head_watch.clone(),
             server.stopping(),
         );
         server.attach(task);
     }
     // ANCHOR_END: fan_out
-    tracing::info!(subscribers = ?config.subscribers, log = %path.display(), "event bus started");
+    tracing::info!(subscribers = ?config.subscribers, log = %path.display(), %log_id, "event bus started");
     Ok(server)
 }
