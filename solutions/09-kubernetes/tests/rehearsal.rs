@@ -14,10 +14,10 @@
 //! Without them it prints a loud SKIPPED and passes, unless `REQUIRE_DOCKER=1`
 //! (CI sets it after building the image): then it fails.
 
-use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use blog_testkit::skip_unless_required;
 use manifests::hardening::quantity;
 use manifests::ingress::Router;
 use manifests::pods::Pod;
@@ -42,22 +42,23 @@ fn docker(args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// `true` when the rehearsal can run; otherwise SKIPPED (or a failure under REQUIRE_DOCKER=1).
-fn docker_ready() -> bool {
-    let missing = match docker(&["info", "--format", "{{.ServerVersion}}"]) {
-        Err(error) => Some(format!("no Docker engine ({error})")),
-        Ok(_) => docker(&["image", "inspect", "--format", "{{.Id}}", IMAGE])
-            .err()
-            .map(|_| format!("no image {IMAGE}: build it with `docker build -t {IMAGE} .`")),
+/// `true` when the rehearsal can run: a Docker engine answers (the test
+/// kit's gate), the `docker` command that drives it is installed, and the
+/// image is built. Otherwise SKIPPED, or a failure under `REQUIRE_DOCKER=1`.
+async fn docker_ready() -> bool {
+    let Some(engine) = blog_testkit::docker::engine().await else {
+        return false;
     };
-    let Some(reason) = missing else { return true };
-    if std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
-        panic!("REQUIRE_DOCKER=1, but the Kubernetes rehearsal cannot run: {reason}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: the Kubernetes rehearsal needs Docker: {reason}. REQUIRE_DOCKER=1 makes this a failure."
-    );
+    let missing = if let Err(error) = docker(&["version", "--format", "{{.Client.Version}}"]) {
+        format!("the Kubernetes rehearsal drives Docker with the `docker` command: {error}")
+    } else if engine.inspect_image(IMAGE).await.is_err() {
+        format!(
+            "the Kubernetes rehearsal needs the image {IMAGE}: build it with `docker build -t {IMAGE} .`"
+        )
+    } else {
+        return true;
+    };
+    skip_unless_required("REQUIRE_DOCKER", &missing);
     false
 }
 
@@ -402,7 +403,7 @@ async fn wait_for_page(rehearsal: &Rehearsal, what: &str, check: impl Fn(&Value)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_manifests_run_the_blog_end_to_end_on_a_docker_network() {
-    if !docker_ready() {
+    if !docker_ready().await {
         return;
     }
     let manifests = Manifests::load(&manifests_dir()).unwrap_or_else(|p| panic!("{p:#?}"));
