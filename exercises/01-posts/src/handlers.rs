@@ -40,8 +40,8 @@ pub async fn create_post(
     JsonBody(new_post): JsonBody<NewPost>,
 ) -> Result<(StatusCode, Json<Post>), PostsError> {
     // TODO 2b: parse the title with `Title::parse` (the `?` operator turns a
-    // `TitleError` into a `PostsError`), store it with `store.create`, and
-    // answer `StatusCode::CREATED` with the post as JSON.
+    // `TitleError` into a `PostsError`), store it with `store.create(title).await`,
+    // and answer `StatusCode::CREATED` with the post as JSON.
     let _ = (store, new_post);
     todo!("TODO 2b in src/handlers.rs: create_post must store the post and answer 201")
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::routing::{get, post};
-use blog_runtime::{Readiness, Server, with_common_layers};
+use blog_runtime::{PageOrigins, Readiness, Server, Service, Settings, SettingsError, locks, with_common_layers};
 
 pub use error::QueryError;
 pub use projection::{Outcome, apply, apply_delivery};
@@ -48,32 +48,30 @@ pub struct Config {
     /// and for a bus that keeps no log (the Node.js one): the service is then
     /// ready at once, with an empty model.
     pub rebuild: bool,
+    /// The origins whose web page may call `GET /posts` from a browser (CORS).
+    pub page_origins: PageOrigins,
 }
 
 impl Config {
     /// `HOST` (127.0.0.1), `PORT` (4002), `EVENT_BUS_URL` (http://localhost:4005),
-    /// `REBUILD` (on; `off`, `false`, `no` or `0` turn it off).
-    pub fn from_env() -> Self {
+    /// `REBUILD` (on; `off`, `false`, `no` or `0` turn it off), `CORS_ORIGINS`
+    /// (the client on this machine). A value that cannot be used is an error
+    /// that names it.
+    pub fn from_env() -> Result<Self, SettingsError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Like [`Config::from_env`], reading variables through `lookup`, so tests
     /// can try settings without changing the process's environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let var = |name: &str, default: &str| match lookup(name) {
-            Some(value) if !value.trim().is_empty() => value.trim().to_string(),
-            _ => default.to_string(),
-        };
-        let host = var("HOST", "127.0.0.1");
-        let port = var("PORT", "4002");
-        let rebuild = var("REBUILD", "on").to_ascii_lowercase();
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:4002"),
-            event_bus_url: var("EVENT_BUS_URL", "http://localhost:4005"),
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let settings = Settings::from_lookup(lookup);
+        let rebuild = settings.text("REBUILD", "on").to_ascii_lowercase();
+        Ok(Config {
+            addr: settings.listen_addr(Service::Query)?,
+            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
             rebuild: !matches!(rebuild.as_str(), "off" | "false" | "no" | "0"),
-        }
+            page_origins: settings.page_origins()?,
+        })
     }
 }
 
@@ -82,7 +80,9 @@ impl Config {
 #[derive(Clone)]
 pub struct QueryState {
     // A std lock, not tokio's: it is never held across an `.await`, and
-    // every critical section is a few field updates.
+    // every critical section is a few field updates. Taken through
+    // `blog_runtime::locks`, so a panicking request (a `todo!()`) does not
+    // poison it for every request after it.
     model: Arc<RwLock<ReadModel>>,
     readiness: Readiness,
 }
@@ -102,32 +102,27 @@ impl QueryState {
 
     /// Runs `look` on the model while holding the read lock.
     pub fn read<T>(&self, look: impl FnOnce(&ReadModel) -> T) -> T {
-        look(
-            &self
-                .model
-                .read()
-                .expect("a panic never happens while the lock is held"),
-        )
+        look(&locks::read(&self.model))
     }
 
     /// Runs `change` on the model while holding the write lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut ReadModel) -> T) -> T {
-        change(
-            &mut self
-                .model
-                .write()
-                .expect("a panic never happens while the lock is held"),
-        )
+        change(&mut locks::write(&self.model))
     }
 }
 
 // ANCHOR: app
 /// The service's routes.
-pub fn app(state: QueryState) -> Router {
+pub fn app(state: QueryState, page: &PageOrigins) -> Router {
     let readiness = state.readiness().clone();
-    let routes = Router::new()
+    // The routes the blog's web page calls: only they answer CORS, and only
+    // to the page's own origin (chapter 6 says why).
+    let page_routes = Router::new()
         .route("/posts", get(handlers::list_posts))
         .route("/posts/{id}", get(handlers::get_post))
+        .layer(page.cors());
+    // Added after `.layer(...)`, so without CORS: only the bus sends events.
+    let routes = page_routes
         .route("/events", post(handlers::receive_event))
         .with_state(state);
     with_common_layers(routes, readiness)
@@ -144,7 +139,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         Readiness::ready()
     };
     let state = QueryState::new(readiness);
-    let mut server = Server::start(config.addr, app(state.clone())).await?;
+    let mut server = Server::start(config.addr, app(state.clone(), &config.page_origins)).await?;
     if config.rebuild {
         let task = rebuild::spawn_rebuild(state, &config.event_bus_url, server.stopping());
         server.attach(task);

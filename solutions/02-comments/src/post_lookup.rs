@@ -40,7 +40,7 @@ pub struct KnownPosts(pub CommentStore);
 
 impl PostLookup for KnownPosts {
     fn post_exists<'a>(&'a self, post_id: &'a PostId) -> LookupFuture<'a> {
-        Box::pin(async move { Ok(self.0.knows_post(post_id)?) })
+        Box::pin(async move { Ok(self.0.knows_post(post_id).await?) })
     }
 }
 

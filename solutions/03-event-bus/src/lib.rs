@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::{get, post};
-use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+use blog_runtime::{Readiness, Server, Service, Settings, SettingsError, db, with_common_layers};
 use tokio::sync::watch;
 
 pub use error::BusError;
@@ -46,10 +46,6 @@ pub use event_type::EventType;
 pub use handlers::BusState;
 pub use log::{NewEvent, StoredEvent};
 pub use writer::Appender;
-
-/// The subscribers of the blog system: posts, comments, query, moderation.
-pub const DEFAULT_SUBSCRIBERS: &str =
-    "http://localhost:4000,http://localhost:4001,http://localhost:4002,http://localhost:4003";
 
 /// Where the bus listens, keeps its log and sends events.
 #[derive(Clone, Debug)]
@@ -65,32 +61,22 @@ pub struct Config {
 
 impl Config {
     /// `HOST` (127.0.0.1), `PORT` (4005), `DATA_DIR` (./data) and
-    /// `SUBSCRIBERS` (comma-separated base URLs; default: the four services).
-    pub fn from_env() -> Self {
-        let host = env_or("HOST", "127.0.0.1");
-        let port = env_or("PORT", "4005");
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:4005"),
-            data_dir: env_or("DATA_DIR", "./data").into(),
-            subscribers: parse_subscribers(&env_or("SUBSCRIBERS", DEFAULT_SUBSCRIBERS)),
-        }
+    /// `SUBSCRIBERS` (comma-separated base URLs; default: every service the
+    /// catalogue subscribes, on this machine: posts, comments, query,
+    /// moderation). A value that cannot be used is an error that names it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let settings = Settings::from_env();
+        Ok(Config {
+            addr: settings.listen_addr(Service::EventBus)?,
+            data_dir: settings.data_dir(),
+            subscribers: settings.base_urls("SUBSCRIBERS", Service::subscribers())?,
+        })
     }
-}
-
-/// Splits a comma-separated list of URLs, dropping blanks and trailing slashes.
-pub fn parse_subscribers(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(|url| url.trim().trim_end_matches('/'))
-        .filter(|url| !url.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 // ANCHOR: app
 /// The bus's routes.
-pub fn app(state: BusState) -> Router {
+pub fn app(state: BusState, readiness: Readiness) -> Router {
     let routes = Router::new()
         .route(
             "/events",
@@ -98,7 +84,7 @@ pub fn app(state: BusState) -> Router {
         )
         .route("/events/batch", post(handlers::publish_events))
         .with_state(state);
-    with_common_layers(routes, Readiness::ready())
+    with_common_layers(routes, readiness)
 }
 // ANCHOR_END: app
 
@@ -115,7 +101,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         reader: Arc::new(Mutex::new(log::open(&path)?)),
     };
 
-    let mut server = Server::start(config.addr, app(state)).await?;
+    // Ready while the log can be written: a bus that cannot store events
+    // would refuse every one of them.
+    let writable = path.clone();
+    let readiness = Readiness::ready().with_check(move || db::check_writable(&writable));
+    let mut server = Server::start(config.addr, app(state, readiness)).await?;
     server.attach(writer);
     // ANCHOR: fan_out
     let client = delivery::http_client();
