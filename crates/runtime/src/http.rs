@@ -166,14 +166,20 @@ impl PageOrigins {
     }
 
     // ANCHOR: page_cors
-    /// The CORS layer for the routes the page calls: the page's origins,
-    /// the methods it uses, and the one header it sets. No credentials: the
-    /// blog has no cookies.
-    pub fn cors(&self) -> CorsLayer {
-        CorsLayer::new()
+    /// `routes` with CORS for these origins: the methods the page uses, and
+    /// the one header it sets. No credentials: the blog has no cookies.
+    /// Routes added to the result later get no CORS.
+    pub fn with_cors<S: Clone + Send + Sync + 'static>(&self, routes: Router<S>) -> Router<S> {
+        let cors = CorsLayer::new()
             .allow_origin(AllowOrigin::list(self.0.clone()))
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE])
+            .allow_headers([header::CONTENT_TYPE]);
+        routes
+            // A preflight is an `OPTIONS` request, which these routes answer
+            // only through this fallback: it must be set before the layer,
+            // so that the layer wraps it too.
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(cors)
     }
     // ANCHOR_END: page_cors
 }
@@ -226,18 +232,20 @@ pub fn with_common_layers(router: Router, readiness: Readiness) -> Router {
             }),
         )
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
-        .method_not_allowed_fallback(|| async {
-            error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "this route does not accept that method",
-            )
-        })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A panic in a handler becomes a JSON 500 with its message, so the
         // caller sees what went wrong (in an exercise: which `todo!` to fill).
         .layer(CatchPanicLayer::custom(panic_response))
     // No CORS here: only the routes the page calls answer it (see
-    // [`PageOrigins::cors`]); the probes, `/events` and the bus answer none.
+    // [`PageOrigins::with_cors`]); the probes, `/events` and the bus answer none.
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not accept that method",
+    )
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -65,14 +65,15 @@ impl Config {
 pub fn app(store: PostStore, page: &PageOrigins) -> Router {
     // The routes the blog's web page calls: only they answer CORS, and
     // only to the page's own origin (chapter 6 says why).
-    let page_routes = Router::new()
-        .route(
-            "/posts",
-            get(handlers::list_posts).post(handlers::create_post),
-        )
-        .route("/posts/create", post(handlers::create_post))
-        .layer(page.cors());
-    // Added after `.layer(...)`, so without CORS: only the bus sends events.
+    let page_routes = page.with_cors(
+        Router::new()
+            .route(
+                "/posts",
+                get(handlers::list_posts).post(handlers::create_post),
+            )
+            .route("/posts/create", post(handlers::create_post)),
+    );
+    // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
         .with_state(store.clone());

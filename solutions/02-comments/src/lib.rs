@@ -89,13 +89,14 @@ pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins)
     let readiness = store.readiness();
     // The route the blog's web page calls: only it answers CORS, and only
     // to the page's own origin (chapter 6 says why).
-    let page_routes = Router::new()
-        .route(
-            "/posts/{id}/comments",
-            get(handlers::list_comments).post(handlers::create_comment),
-        )
-        .layer(page.cors());
-    // Added after `.layer(...)`, so without CORS: only the bus sends events.
+    let page_routes = page.with_cors(
+        Router::new()
+            .route(
+                "/posts/{id}/comments",
+                get(handlers::list_comments).post(handlers::create_comment),
+            ),
+    );
+    // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
         .with_state(handlers::AppState { store, lookup });

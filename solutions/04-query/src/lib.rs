@@ -117,11 +117,12 @@ pub fn app(state: QueryState, page: &PageOrigins) -> Router {
     let readiness = state.readiness().clone();
     // The routes the blog's web page calls: only they answer CORS, and only
     // to the page's own origin (chapter 6 says why).
-    let page_routes = Router::new()
-        .route("/posts", get(handlers::list_posts))
-        .route("/posts/{id}", get(handlers::get_post))
-        .layer(page.cors());
-    // Added after `.layer(...)`, so without CORS: only the bus sends events.
+    let page_routes = page.with_cors(
+        Router::new()
+            .route("/posts", get(handlers::list_posts))
+            .route("/posts/{id}", get(handlers::get_post)),
+    );
+    // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
         .with_state(state);
