@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::post;
 use blog_runtime::{PageOrigins, Readiness, Server, with_common_layers};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -27,7 +27,10 @@ fn any_port() -> std::net::SocketAddr {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(PATIENCE).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -51,25 +54,32 @@ async fn run_blog(service: &str, env: &[(&str, &str)], data: &Path) -> (Option<i
     let child = command.spawn().expect("the blog binary starts");
     let output = tokio::time::timeout(PATIENCE, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("`blog {service}` with {env:?} should refuse to start, but kept running"))
+        .unwrap_or_else(|_| {
+            panic!("`blog {service}` with {env:?} should refuse to start, but kept running")
+        })
         .unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
 async fn a_bad_setting_is_one_line_that_names_it_and_a_failed_exit() {
     let data = tempfile::tempdir().unwrap();
-    let cases: &[(&str, &[(&str, &str)], &str, &str)] = &[
-        ("posts", &[("PORT", "abc")], "PORT", "abc"),
-        ("event-bus", &[("SUBSCRIBERS", "http://localhost:4000,not a url")], "SUBSCRIBERS", "not a url"),
-        ("comments", &[("POSTS_TIMEOUT_MS", "soon")], "POSTS_TIMEOUT_MS", "soon"),
-        ("query", &[("EVENT_BUS_URL", "event-bus:4005")], "EVENT_BUS_URL", "event-bus:4005"),
-        ("moderation", &[("HOST", "localhost")], "HOST", "localhost"),
-        ("client", &[("PORT", "99999")], "PORT", "99999"),
-        ("posts", &[("CORS_ORIGINS", "http://posts.com/app")], "CORS_ORIGINS", "http://posts.com/app"),
+    // (service, variable, value)
+    let cases = [
+        ("posts", "PORT", "abc"),
+        ("event-bus", "SUBSCRIBERS", "not a url"),
+        ("comments", "POSTS_TIMEOUT_MS", "soon"),
+        ("query", "EVENT_BUS_URL", "event-bus:4005"),
+        ("moderation", "HOST", "localhost"),
+        ("client", "PORT", "99999"),
+        ("posts", "CORS_ORIGINS", "http://posts.com/app"),
     ];
-    for (service, env, variable, value) in cases {
-        let (code, stderr) = run_blog(service, env, data.path()).await;
+    for (service, variable, value) in cases {
+        let env = [(variable, value)];
+        let (code, stderr) = run_blog(service, &env, data.path()).await;
         let stderr = stderr.trim();
         assert!(
             matches!(code, Some(code) if code != 0 && code != 101),
@@ -149,7 +159,13 @@ impl Services {
     }
 
     async fn stop(self) {
-        for server in [self.posts, self.comments, self.query, self.moderation, self.bus] {
+        for server in [
+            self.posts,
+            self.comments,
+            self.query,
+            self.moderation,
+            self.bus,
+        ] {
             server.stop().await;
         }
     }
@@ -192,39 +208,78 @@ async fn only_the_blogs_page_gets_cors_and_only_on_the_routes_it_calls() {
     let page_routes = [
         (Method::GET, format!("{}/posts", services.posts.url())),
         (Method::POST, format!("{}/posts", services.posts.url())),
-        (Method::POST, format!("{}/posts/create", services.posts.url())),
-        (Method::GET, format!("{}/posts/p1/comments", services.comments.url())),
-        (Method::POST, format!("{}/posts/p1/comments", services.comments.url())),
+        (
+            Method::POST,
+            format!("{}/posts/create", services.posts.url()),
+        ),
+        (
+            Method::GET,
+            format!("{}/posts/p1/comments", services.comments.url()),
+        ),
+        (
+            Method::POST,
+            format!("{}/posts/p1/comments", services.comments.url()),
+        ),
         (Method::GET, format!("{}/posts", services.query.url())),
         (Method::GET, format!("{}/posts/p1", services.query.url())),
     ];
     for (method, url) in &page_routes {
         let headers = preflight(url, method.as_str(), PAGE).await;
-        assert_eq!(allowed_origin(&headers), Some(PAGE), "preflight {method} {url}: {headers:?}");
+        assert_eq!(
+            allowed_origin(&headers),
+            Some(PAGE),
+            "preflight {method} {url}: {headers:?}"
+        );
         let headers = from_page(method.clone(), url, PAGE).await;
-        assert_eq!(allowed_origin(&headers), Some(PAGE), "{method} {url}: {headers:?}");
+        assert_eq!(
+            allowed_origin(&headers),
+            Some(PAGE),
+            "{method} {url}: {headers:?}"
+        );
         // The other way the browser spells the same machine is allowed too.
         let headers = preflight(url, method.as_str(), "http://127.0.0.1:3000").await;
-        assert_eq!(allowed_origin(&headers), Some("http://127.0.0.1:3000"), "{url}");
+        assert_eq!(
+            allowed_origin(&headers),
+            Some("http://127.0.0.1:3000"),
+            "{url}"
+        );
 
         for stranger in [EVIL, "http://localhost:3001", "null"] {
             let headers = preflight(url, method.as_str(), stranger).await;
-            assert_eq!(allowed_origin(&headers), None, "preflight {method} {url} from {stranger}: {headers:?}");
+            assert_eq!(
+                allowed_origin(&headers),
+                None,
+                "preflight {method} {url} from {stranger}: {headers:?}"
+            );
             let headers = from_page(method.clone(), url, stranger).await;
-            assert_eq!(allowed_origin(&headers), None, "{method} {url} from {stranger}: {headers:?}");
+            assert_eq!(
+                allowed_origin(&headers),
+                None,
+                "{method} {url} from {stranger}: {headers:?}"
+            );
         }
     }
 
     // Events, the bus and the probes are never for a browser: not even the
     // blog's own page gets an answer it could read.
     let mut elsewhere = Vec::new();
-    for server in [&services.posts, &services.comments, &services.query, &services.moderation] {
+    for server in [
+        &services.posts,
+        &services.comments,
+        &services.query,
+        &services.moderation,
+    ] {
         elsewhere.push((Method::POST, format!("{}/events", server.url())));
     }
     elsewhere.push((Method::GET, format!("{}/events", services.bus.url())));
     elsewhere.push((Method::POST, format!("{}/events", services.bus.url())));
     elsewhere.push((Method::POST, format!("{}/events/batch", services.bus.url())));
-    for server in [&services.posts, &services.comments, &services.query, &services.bus] {
+    for server in [
+        &services.posts,
+        &services.comments,
+        &services.query,
+        &services.bus,
+    ] {
         elsewhere.push((Method::GET, format!("{}/healthz", server.url())));
         elsewhere.push((Method::GET, format!("{}/readyz", server.url())));
     }
@@ -232,11 +287,17 @@ async fn only_the_blogs_page_gets_cors_and_only_on_the_routes_it_calls() {
         for origin in [PAGE, EVIL] {
             let headers = preflight(url, method.as_str(), origin).await;
             assert!(
-                !headers.keys().any(|name| name.as_str().starts_with("access-control-")),
+                !headers
+                    .keys()
+                    .any(|name| name.as_str().starts_with("access-control-")),
                 "preflight {method} {url} from {origin} must get no CORS headers: {headers:?}"
             );
             let headers = from_page(method.clone(), url, origin).await;
-            assert_eq!(allowed_origin(&headers), None, "{method} {url} from {origin}: {headers:?}");
+            assert_eq!(
+                allowed_origin(&headers),
+                None,
+                "{method} {url} from {origin}: {headers:?}"
+            );
         }
     }
     services.stop().await;
@@ -263,23 +324,40 @@ async fn a_handler_that_panics_does_not_break_the_next_request() {
             }
         }),
     );
-    let panicking = Server::start(any_port(), with_common_layers(panicking, Readiness::ready()))
-        .await
-        .unwrap();
+    let panicking = Server::start(
+        any_port(),
+        with_common_layers(panicking, Readiness::ready()),
+    )
+    .await
+    .unwrap();
     // The real query service, on the same state.
-    let query = Server::start(any_port(), query::app(state.clone(), &PageOrigins::default()))
-        .await
-        .unwrap();
+    let query = Server::start(
+        any_port(),
+        query::app(state.clone(), &PageOrigins::default()),
+    )
+    .await
+    .unwrap();
 
     for round in 0..2 {
-        let response = http().post(format!("{}/todo", panicking.url())).send().await.unwrap();
+        let response = http()
+            .post(format!("{}/todo", panicking.url()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body: Value = response.json().await.unwrap();
         assert!(
-            body["error"].as_str().unwrap_or_default().contains("TODO 1 in src/projection.rs"),
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("TODO 1 in src/projection.rs"),
             "the 500 says which TODO to write (round {round}): {body}"
         );
-        let response = http().get(format!("{}/posts", query.url())).send().await.unwrap();
+        let response = http()
+            .get(format!("{}/posts", query.url()))
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         let body = response.text().await.unwrap();
         assert_eq!(
@@ -301,7 +379,11 @@ async fn a_handler_that_panics_does_not_break_the_next_request() {
 async fn wait_for_readyz(server: &Server, want: StatusCode) -> Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let response = http().get(format!("{}/readyz", server.url())).send().await.unwrap();
+        let response = http()
+            .get(format!("{}/readyz", server.url()))
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         let body: Value = response.json().await.unwrap();
         if status == want {
@@ -332,7 +414,10 @@ async fn readyz_fails_while_the_database_cannot_be_written_and_recovers() {
         holder.execute_batch("BEGIN EXCLUSIVE;").unwrap();
         let body = wait_for_readyz(server, StatusCode::SERVICE_UNAVAILABLE).await;
         let why = body["error"].as_str().unwrap_or_default();
-        assert!(why.contains(file) && why.contains("cannot be written"), "{file}: {body}");
+        assert!(
+            why.contains(file) && why.contains("cannot be written"),
+            "{file}: {body}"
+        );
         holder.execute_batch("ROLLBACK;").unwrap();
         wait_for_readyz(server, StatusCode::OK).await;
     }
