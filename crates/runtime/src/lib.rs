@@ -89,3 +89,10 @@ where
     })
 }
 // ANCHOR_END: serve_from_env
+
+/// Reads an environment variable as text, falling back to a default that
+/// works on localhost. For a value that must be parsed, use [`Settings`],
+/// which says what is wrong with a bad one.
+pub fn env_or(name: &str, default: &str) -> String {
+    Settings::from_env().text(name, default)
+}
