@@ -309,7 +309,7 @@ async fn only_the_blogs_page_gets_cors_and_only_on_the_routes_it_calls() {
 
 #[tokio::test]
 async fn a_handler_that_panics_does_not_break_the_next_request() {
-    let state = query::QueryState::new(Readiness::ready());
+    let state = query::QueryState::new(Readiness::ready(), NO_BUS);
     // A route like a learner's unfinished one: it panics while it holds the
     // read model's write lock.
     let unfinished = state.clone();
