@@ -26,7 +26,8 @@ pub struct NewPost {
 // ANCHOR: list_posts
 /// `GET /posts`: every post, keyed by id, oldest first.
 pub async fn list_posts(State(store): State<PostStore>) -> Result<Json<PostsById>, PostsError> {
-    // TODO 2a: read every post from the store and answer them as `PostsById`.
+    // TODO 2a: read every post from the store (`store.all().await`) and
+    // answer them as `PostsById`.
     let _ = store;
     todo!("TODO 2a in src/handlers.rs: list_posts must answer every stored post")
 }
