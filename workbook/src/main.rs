@@ -8,19 +8,17 @@
 //! - `up [--mine]`: run the blog, with your own services where they pass.
 //! - `bench`: measure the running system (release build).
 //! - `deploy`, `undeploy`: the blog on minikube (chapter 9).
+//! - `bus`: the event bus's subscribers and their parked events (chapter 3).
 
+mod bus;
 mod deploy;
-
-use std::io::Write;
-use std::path::Path;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use workbook::doctor::{Doctor, Level};
 use workbook::exercises::{self, Exercise};
-use workbook::runner::{self, progress_bar};
+use workbook::runner;
 use workbook::state::State;
-use workbook::testrun::{self, Outcome};
 use workbook::repo_root;
 
 #[derive(Parser)]
@@ -108,6 +106,15 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show the event bus's subscribers (cursor, lag, last error) and their parked events.
+    Bus {
+        /// Where the bus is.
+        #[arg(long, default_value = bus::DEFAULT_URL)]
+        url: String,
+        /// First send this subscriber's parked events again (once it is fixed).
+        #[arg(long, value_name = "SUBSCRIBER")]
+        redeliver: Option<String>,
+    },
 }
 
 fn main() {
@@ -126,7 +133,7 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(workbook::book::serve(&root, ([127, 0, 0, 1], port).into()))
         }
-        Command::Status => status(&root),
+        Command::Status => runner::status(&root),
         Command::Hint { exercise, all } => {
             let list = exercises::discover(&root)?;
             let mut state = State::load(&root)?;
@@ -172,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench { seconds, clients, rate } => workbook::system::bench(&root, seconds, clients, rate),
         Command::Deploy { dry_run } => deploy::deploy(&root, dry_run),
         Command::Undeploy { dry_run } => deploy::undeploy(&root, dry_run),
+        Command::Bus { url, redeliver } => bus::show(&url, redeliver.as_deref()),
     }
 }
 
@@ -180,60 +188,4 @@ fn pick(list: &[Exercise], state: &State, name: Option<&str>) -> Result<Exercise
         Some(name) => exercises::find(list, name)?.clone(),
         None => runner::current(list, state).clone(),
     })
-}
-
-fn status(root: &Path) -> Result<()> {
-    let all = exercises::discover(root)?;
-    let mut state = State::load(root)?;
-    let mut done = 0;
-    let mut first_open: Option<(Exercise, Outcome)> = None;
-    for exercise in &all {
-        print!("  ...  chapter {:>2}  {:<16} {}", exercise.chapter, exercise.package, exercise.title);
-        std::io::stdout().flush()?;
-        if let Err(report) = runner::environment_ready(exercise) {
-            println!("\r  skip chapter {:>2}  {:<16} {}  (needs {}: see `cargo workbook doctor`)", exercise.chapter, exercise.package, exercise.title, exercise.needs.join(", "));
-            let _ = report;
-            continue;
-        }
-        let (outcome, _) = testrun::run(root, &exercise.package)?;
-        let mark = if outcome.is_pass() { "done" } else { "todo" };
-        println!(
-            "\r  {mark} chapter {:>2}  {:<16} {}  ({})",
-            exercise.chapter,
-            exercise.package,
-            exercise.title,
-            outcome.summary()
-        );
-        if outcome.is_pass() {
-            done += 1;
-            state.passed.insert(exercise.package.clone());
-        } else {
-            state.passed.remove(&exercise.package);
-            if first_open.is_none() {
-                first_open = Some((exercise.clone(), outcome));
-            }
-        }
-    }
-    state.save(root)?;
-    println!("\n  {} {done}/{} exercises done", progress_bar(done, all.len(), 30), all.len());
-    match first_open {
-        None if done == all.len() => println!("\n  Every exercise passes. Run your own system: `cargo workbook up --mine`."),
-        None => println!("\n  Every exercise this machine can run passes."),
-        Some((exercise, outcome)) => {
-            println!(
-                "\n  Next: {} (chapter {}). `cargo test -p {}` says:",
-                exercise.package, exercise.chapter, exercise.package
-            );
-            let detail = match outcome {
-                Outcome::Failed { first_message, .. } => first_message,
-                Outcome::DidNotCompile { error } => error,
-                Outcome::Passed { .. } => String::new(),
-            };
-            for line in detail.lines().take(8) {
-                println!("    {line}");
-            }
-            println!("\n  Stuck? `cargo workbook hint {}`", exercise.package);
-        }
-    }
-    Ok(())
 }

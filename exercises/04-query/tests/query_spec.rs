@@ -909,3 +909,73 @@ async fn a_panic_while_the_model_is_locked_does_not_break_later_requests() {
     assert_eq!(answer, json!({"status": "OK"}));
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------
+// The encoded answer is shared until the model changes
+// ---------------------------------------------------------------------------
+
+/// `GET /posts` as the raw bytes the service sends.
+async fn list_text(client: &reqwest::Client, base: &str) -> String {
+    let response = client.get(format!("{base}/posts")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET /posts should answer 200");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "GET /posts is JSON"
+    );
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_change_shows_in_the_next_get_posts() {
+    let server = start_query(NO_BUS, false).await;
+    let (client, base) = (reqwest::Client::new(), server.url());
+    assert_eq!(list_text(&client, &base).await, "{}");
+
+    // Each event lands on a model whose answer was just read (twice, so it
+    // was encoded and then shared): a new post, a comment, an update, a
+    // comment that waits for its post, and that post.
+    let mut history = a_short_history();
+    history.push(comment_created("c4", "p3", "early"));
+    history.push(post_created("p3", "Third post"));
+    for event in &history {
+        list_text(&client, &base).await;
+        let before = list(&client, &base).await;
+        deliver(&client, &base, event).await;
+        let after = list(&client, &base).await;
+        let id = event["data"]["postId"].as_str();
+        let id = id.or(event["data"]["id"].as_str()).unwrap();
+        let (status, post) = send(client.get(format!("{base}/posts/{id}"))).await;
+        if status == 404 {
+            assert_eq!(
+                after, before,
+                "{event} is held for its post: nothing to show yet"
+            );
+            continue;
+        }
+        assert_eq!(
+            after[id], post,
+            "GET /posts must show the change {event} made at once, as GET /posts/{id} does"
+        );
+        assert_ne!(
+            after, before,
+            "GET /posts must not answer as before {event}"
+        );
+    }
+
+    // The bytes themselves: posts in the order they came, each post's
+    // fields in the contract's order, as before the answer was kept.
+    assert_eq!(
+        list_text(&client, &base).await,
+        concat!(
+            r#"{"p1":{"id":"p1","title":"First post","comments":["#,
+            r#"{"id":"c1","content":"nice","status":"approved"},"#,
+            r#"{"id":"c2","content":"I hate oranges","status":"rejected"}]},"#,
+            r#""p2":{"id":"p2","title":"Second post","comments":["#,
+            r#"{"id":"c3","content":"waiting","status":"pending"}]},"#,
+            r#""p3":{"id":"p3","title":"Third post","comments":["#,
+            r#"{"id":"c4","content":"early","status":"pending"}]}}"#,
+        )
+    );
+    server.stop().await;
+}

@@ -271,6 +271,7 @@ impl Blog {
                 query.url(),
                 format!("http://{moderation_addr}"),
             ],
+            dead_letter_after: event_bus::delivery::DEFAULT_DEAD_LETTER_AFTER,
         })
         .await
         .expect("the event bus starts");

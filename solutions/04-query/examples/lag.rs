@@ -169,6 +169,7 @@ impl Blog {
             addr: bus_addr,
             data_dir: data.to_path_buf(),
             subscribers: vec![posts.url(), comments.url(), query.url(), moderation.url()],
+            dead_letter_after: event_bus::delivery::DEFAULT_DEAD_LETTER_AFTER,
         })
         .await?;
         Ok(Blog {

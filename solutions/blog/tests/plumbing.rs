@@ -146,6 +146,7 @@ impl Services {
             addr: any_port(),
             data_dir: data.to_path_buf(),
             subscribers: Vec::new(),
+            dead_letter_after: 5,
         })
         .await
         .unwrap();
