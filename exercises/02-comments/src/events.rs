@@ -29,7 +29,9 @@ pub async fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Resu
         }
         // Moderation only ever decides approved or rejected; a "decision"
         // to make a comment pending again decides nothing.
-        Event::CommentModerated(decision) if decision.status == CommentStatus::Pending => Ok(Handled::Ignored),
+        Event::CommentModerated(decision) if decision.status == CommentStatus::Pending => {
+            Ok(Handled::Ignored)
+        }
         Event::CommentModerated(decision) => match store.apply_moderation(decision).await? {
             Moderation::Updated | Moderation::AlreadyApplied => Ok(Handled::Applied),
             // Not one of our comments (another comments service, or a data

@@ -70,12 +70,17 @@ impl Config {
     /// A value that cannot be used is an error that names it.
     pub fn from_env() -> Result<Self, SettingsError> {
         let settings = Settings::from_env();
-        let timeout_ms = settings.parse("POSTS_TIMEOUT_MS", 2000, "a whole number of milliseconds")?;
+        let timeout_ms =
+            settings.parse("POSTS_TIMEOUT_MS", 2000, "a whole number of milliseconds")?;
         Ok(Config {
             addr: settings.listen_addr(Service::Comments)?,
             data_dir: settings.data_dir(),
             event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
-            post_lookup: settings.parse("POST_LOOKUP", PostLookupMode::Events, "events, http or off")?,
+            post_lookup: settings.parse(
+                "POST_LOOKUP",
+                PostLookupMode::Events,
+                "events, http or off",
+            )?,
             posts_url: settings.base_url("POSTS_URL", Service::Posts)?,
             posts_timeout: Duration::from_millis(timeout_ms),
             page_origins: settings.page_origins()?,
@@ -89,13 +94,10 @@ pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins)
     let readiness = store.readiness();
     // The route the blog's web page calls: only it answers CORS, and only
     // to the page's own origin (chapter 6 says why).
-    let page_routes = page.with_cors(
-        Router::new()
-            .route(
-                "/posts/{id}/comments",
-                get(handlers::list_comments).post(handlers::create_comment),
-            ),
-    );
+    let page_routes = page.with_cors(Router::new().route(
+        "/posts/{id}/comments",
+        get(handlers::list_comments).post(handlers::create_comment),
+    ));
     // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
@@ -111,7 +113,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .post_lookup
         .build(&store, &config.posts_url, config.posts_timeout);
     let publisher = Arc::new(HttpBus::new(&config.event_bus_url));
-    let mut server = Server::start(config.addr, app(store.clone(), lookup, &config.page_origins)).await?;
+    let mut server = Server::start(
+        config.addr,
+        app(store.clone(), lookup, &config.page_origins),
+    )
+    .await?;
     let relay = outbox::spawn_relay(store.db(), publisher, store.doorbell(), server.stopping());
     server.attach(relay);
     Ok(server)

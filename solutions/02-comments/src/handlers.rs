@@ -42,7 +42,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PostIdInPath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| error_response(rejection.status(), rejection.body_text()))?;
-        let post_id = PostId::parse(&raw).map_err(|error| CommentsError::from(error).into_response())?;
+        let post_id =
+            PostId::parse(&raw).map_err(|error| CommentsError::from(error).into_response())?;
         Ok(PostIdInPath(post_id))
     }
 }
