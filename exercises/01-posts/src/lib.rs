@@ -75,6 +75,7 @@ pub fn app(store: PostStore, page: &PageOrigins) -> Router {
     // TODO 3: route `GET /posts` to `handlers::list_posts`, and both
     // `POST /posts` and `POST /posts/create` to `handlers::create_post`.
     // Hint: `.route(path, get(...).post(...))` handles two methods on one path.
+    // They go inside `page.with_cors(...)`: the blog's page calls them.
     let page_routes = page.with_cors(Router::new().route("/posts", get(handlers::list_posts)));
     // Given: the bus delivers every event here (see handlers.rs).
     let routes = page_routes
