@@ -227,7 +227,8 @@ impl Blog {
         let bus_url = format!("http://{bus_addr}");
         // The page's origin: the only one posts, comments and query answer CORS to.
         let client_addr = free_addr();
-        let page_origins = blog_runtime::PageOrigins::parse(&format!("http://{client_addr}")).unwrap();
+        let page_origins =
+            blog_runtime::PageOrigins::parse(&format!("http://{client_addr}")).unwrap();
         let posts = posts::start(posts::Config {
             addr: any_port,
             data_dir: data.to_path_buf(),
