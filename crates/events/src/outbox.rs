@@ -34,23 +34,17 @@ pub type SharedDb = Arc<Mutex<Connection>>;
 
 /// Opens (or creates) a service database at `path` with the outbox table in it.
 ///
-/// `synchronous = FULL` makes every commit reach the disk before it returns:
-/// a service only answers "created" for data that survives a crash.
-pub fn open_service_db(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(
+/// It is opened durably ([`blog_runtime::db::open_durable`]): every commit
+/// reaches the disk before it returns, so a service only answers "created"
+/// for data that survives a crash.
+pub fn open_service_db(path: &Path) -> Result<Connection, blog_runtime::db::OpenError> {
+    blog_runtime::db::open_durable(
+        path,
         "CREATE TABLE IF NOT EXISTS outbox (
              seq   INTEGER PRIMARY KEY AUTOINCREMENT,
              event TEXT NOT NULL
          );",
-    )?;
-    Ok(conn)
+    )
 }
 
 /// Adds an event to the outbox. Call it inside the transaction that changes
@@ -125,7 +119,7 @@ pub fn spawn_relay(
 
 /// Reads a batch from the outbox, publishes it and deletes it.
 async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
-    let batch = match read_batch(db) {
+    let batch = match blocking(db, read_batch).await {
         Ok(batch) => batch,
         Err(error) => {
             tracing::error!(%error, "could not read the outbox; will retry");
@@ -164,12 +158,15 @@ async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
     let last = batch.last().map(|(seq, _)| *seq).unwrap_or_default();
     if let Err(error) = publisher.publish_all(&events).await {
         tracing::warn!(%error, "events not delivered yet; will retry");
-        for seq in unreadable {
-            delete_one(db, seq);
-        }
+        blocking(db, move |conn| {
+            for seq in unreadable {
+                delete_one(conn, seq);
+            }
+        })
+        .await;
         return Pass::Failed;
     }
-    match delete_through(db, last) {
+    match blocking(db, move |conn| delete_through(conn, last)).await {
         Ok(()) => Pass::Sent,
         Err(error) => {
             tracing::error!(seq = last, %error, "could not delete delivered events; they will be sent again after a pause");
@@ -178,28 +175,30 @@ async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
     }
 }
 
-fn read_batch(db: &SharedDb) -> rusqlite::Result<Vec<(i64, String)>> {
-    let conn = db
-        .lock()
-        .expect("a panic never happens while the lock is held");
+/// Runs `work` on the outbox's connection on a blocking thread: SQLite's
+/// calls (and a commit's fsync) must not stall the async workers that serve
+/// requests.
+async fn blocking<T: Send + 'static>(
+    db: &SharedDb,
+    work: impl FnOnce(&Connection) -> T + Send + 'static,
+) -> T {
+    let db = db.clone();
+    blog_runtime::db::run_blocking(move || work(&blog_runtime::locks::lock(&db))).await
+}
+
+fn read_batch(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut statement = conn.prepare("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1")?;
     let rows = statement.query_map(params![BATCH as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
     rows.collect()
 }
 
 /// Deletes every row up to and including `seq` in one commit.
-fn delete_through(db: &SharedDb, seq: i64) -> rusqlite::Result<()> {
-    let conn = db
-        .lock()
-        .expect("a panic never happens while the lock is held");
+fn delete_through(conn: &Connection, seq: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])?;
     Ok(())
 }
 
-fn delete_one(db: &SharedDb, seq: i64) {
-    let conn = db
-        .lock()
-        .expect("a panic never happens while the lock is held");
+fn delete_one(conn: &Connection, seq: i64) {
     if let Err(error) = conn.execute("DELETE FROM outbox WHERE seq = ?1", params![seq]) {
         tracing::error!(seq, %error, "could not delete an unreadable event");
     }

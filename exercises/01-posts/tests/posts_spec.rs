@@ -24,6 +24,7 @@ async fn start_posts(data_dir: &Path, event_bus_url: &str) -> Server {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
         event_bus_url: event_bus_url.to_string(),
+        page_origins: Default::default(),
     };
     posts::start(config)
         .await

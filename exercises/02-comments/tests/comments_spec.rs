@@ -49,6 +49,7 @@ async fn start_comments(data_dir: &Path, setup: Setup<'_>) -> Server {
         post_lookup: setup.post_lookup,
         posts_url: setup.posts_url.to_string(),
         posts_timeout: setup.posts_timeout,
+        page_origins: Default::default(),
     };
     comments::start(config)
         .await

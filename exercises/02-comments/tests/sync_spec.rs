@@ -37,6 +37,7 @@ async fn start_posts(addr: SocketAddr, data_dir: &Path) -> Server {
         addr,
         data_dir: data_dir.to_path_buf(),
         event_bus_url: NO_BUS.to_string(),
+        page_origins: Default::default(),
     };
     posts::start(config)
         .await
@@ -52,6 +53,7 @@ async fn start_comments(data_dir: &Path, posts_url: &str, post_lookup: PostLooku
         post_lookup,
         posts_url: posts_url.to_string(),
         posts_timeout: LOOKUP_TIMEOUT,
+        page_origins: Default::default(),
     };
     comments::start(config)
         .await

@@ -28,6 +28,7 @@ async fn start_query(event_bus_url: &str, rebuild: bool) -> Server {
         addr: "127.0.0.1:0".parse().unwrap(),
         event_bus_url: event_bus_url.to_string(),
         rebuild,
+        page_origins: Default::default(),
     };
     query::start(config)
         .await
@@ -563,7 +564,7 @@ async fn a_log_without_numbers_is_replayed_once() {
 
 #[test]
 fn config_reads_the_environment_with_localhost_defaults() {
-    let defaults = query::Config::from_lookup(|_| None);
+    let defaults = query::Config::from_lookup(|_| None).unwrap();
     assert_eq!(defaults.addr, "127.0.0.1:4002".parse().unwrap());
     assert_eq!(defaults.event_bus_url, "http://localhost:4005");
     assert!(
@@ -577,7 +578,7 @@ fn config_reads_the_environment_with_localhost_defaults() {
         ("EVENT_BUS_URL", "http://event-bus-srv:4005"),
         ("REBUILD", "off"),
     ]);
-    let set = query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string()));
+    let set = query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string())).unwrap();
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(set.event_bus_url, "http://event-bus-srv:4005");
     assert!(!set.rebuild, "REBUILD=off skips the replay");
@@ -585,13 +586,13 @@ fn config_reads_the_environment_with_localhost_defaults() {
     for off in ["off", "OFF", "false", "no", "0"] {
         assert!(
             !query::Config::from_lookup(|name| (name == "REBUILD").then(|| off.to_string()))
-                .rebuild,
+                .unwrap().rebuild,
             "REBUILD={off}"
         );
     }
     for on in ["on", "true", "1", ""] {
         assert!(
-            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).rebuild,
+            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).unwrap().rebuild,
             "REBUILD={on:?}"
         );
     }
@@ -874,7 +875,7 @@ async fn a_malformed_post_id_gets_a_json_error() {
 #[tokio::test]
 async fn a_panic_while_the_model_is_locked_does_not_break_later_requests() {
     let state = query::QueryState::new(Readiness::ready(), NO_BUS);
-    let server = Server::start(any_port(), query::app(state.clone()))
+    let server = Server::start(any_port(), query::app(state.clone(), &Default::default()))
         .await
         .unwrap();
     let client = reqwest::Client::new();

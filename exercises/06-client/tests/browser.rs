@@ -225,10 +225,15 @@ impl Blog {
         let bus_addr = free_addr();
         let moderation_addr = free_addr();
         let bus_url = format!("http://{bus_addr}");
+        // The page's origin: the only one posts, comments and query answer CORS to.
+        let client_addr = free_addr();
+        let page_origins =
+            blog_runtime::PageOrigins::parse(&format!("http://{client_addr}")).unwrap();
         let posts = posts::start(posts::Config {
             addr: any_port,
             data_dir: data.to_path_buf(),
             event_bus_url: bus_url.clone(),
+            page_origins: page_origins.clone(),
         })
         .await
         .expect("posts starts");
@@ -239,6 +244,7 @@ impl Blog {
             post_lookup: comments::PostLookupMode::Events,
             posts_url: posts.url(),
             posts_timeout: Duration::from_secs(2),
+            page_origins: page_origins.clone(),
         })
         .await
         .expect("comments starts");
@@ -246,6 +252,7 @@ impl Blog {
             addr: any_port,
             event_bus_url: bus_url.clone(),
             rebuild: true,
+            page_origins,
         })
         .await
         .expect("query starts");
@@ -264,7 +271,7 @@ impl Blog {
         .expect("the event bus starts");
         // The addresses the *browser* uses to reach the services.
         let client = client::start(client::Config {
-            addr: any_port,
+            addr: client_addr,
             posts_url: posts.url(),
             comments_url: comments.url(),
             query_url: query.url(),

@@ -294,7 +294,7 @@ async fn health_and_readiness_answer() {
 
 #[test]
 fn config_reads_the_environment_and_keeps_empty_urls_empty() {
-    let defaults = Config::from_lookup(|_| None);
+    let defaults = Config::from_lookup(|_| None).unwrap();
     assert_eq!(defaults.addr, "127.0.0.1:3000".parse().unwrap());
     assert_eq!(defaults.posts_url, "http://localhost:4000");
     assert_eq!(defaults.comments_url, "http://localhost:4001");
@@ -308,7 +308,7 @@ fn config_reads_the_environment_and_keeps_empty_urls_empty() {
         "QUERY_URL" => Some("http://posts.com/".to_string()),
         _ => None,
     };
-    let set = Config::from_lookup(env);
+    let set = Config::from_lookup(env).unwrap();
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(
         set.posts_url, "",
