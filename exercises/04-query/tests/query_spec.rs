@@ -578,7 +578,8 @@ fn config_reads_the_environment_with_localhost_defaults() {
         ("EVENT_BUS_URL", "http://event-bus-srv:4005"),
         ("REBUILD", "off"),
     ]);
-    let set = query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string())).unwrap();
+    let set =
+        query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string())).unwrap();
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(set.event_bus_url, "http://event-bus-srv:4005");
     assert!(!set.rebuild, "REBUILD=off skips the replay");
@@ -586,13 +587,16 @@ fn config_reads_the_environment_with_localhost_defaults() {
     for off in ["off", "OFF", "false", "no", "0"] {
         assert!(
             !query::Config::from_lookup(|name| (name == "REBUILD").then(|| off.to_string()))
-                .unwrap().rebuild,
+                .unwrap()
+                .rebuild,
             "REBUILD={off}"
         );
     }
     for on in ["on", "true", "1", ""] {
         assert!(
-            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).unwrap().rebuild,
+            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string()))
+                .unwrap()
+                .rebuild,
             "REBUILD={on:?}"
         );
     }
