@@ -1,11 +1,16 @@
 //! `cargo workbook up`: run the blog, with your own services where they pass.
+//!
+//! The services run under `blog::launcher`, which looks after them as
+//! Kubernetes would: one that dies is reported and started again, none
+//! outlives `up`, and Ctrl-C stops them in order, the client first and the
+//! bus last.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use blog::launcher::{Logs, Plan, Program};
+use blog_catalogue::Service;
 
 use crate::exercises;
 use crate::testrun;
@@ -20,7 +25,7 @@ pub fn target_dir(root: &Path) -> PathBuf {
 /// A service the learner has written, and whether it is used.
 #[derive(Debug)]
 pub struct Choice {
-    pub service: String,
+    pub service: Service,
     pub package: String,
     pub slug: String,
     /// Its tests pass, so it runs in place of the reference service.
@@ -33,9 +38,12 @@ pub struct Choice {
 pub fn choose_mine(root: &Path) -> Result<Vec<Choice>> {
     let mut choices = Vec::new();
     for exercise in exercises::discover(root)? {
-        let Some(service) = exercise.service.clone() else {
+        let Some(service) = exercise.service.as_deref() else {
             continue;
         };
+        let service: Service = service.parse().with_context(|| {
+            format!("`service` in {}'s [package.metadata.workbook]", exercise.package)
+        })?;
         println!(
             "Checking your {service} service: cargo test -p {} ...",
             exercise.package
@@ -58,7 +66,7 @@ pub fn plan(root: &Path, data_dir: PathBuf, choices: &[Choice]) -> Plan {
     let mut plan = Plan::reference(&bin.join("blog"), data_dir, Logs::Prefixed);
     for choice in choices.iter().filter(|c| c.used) {
         plan.programs.insert(
-            choice.service.clone(),
+            choice.service,
             Program {
                 program: bin.join(&choice.package),
                 args: Vec::new(),
@@ -93,23 +101,21 @@ pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
             if choice.used {
                 println!(
                     "  {:<11} yours (exercises/{}): its tests pass",
-                    choice.service, choice.slug
+                    choice.service.name(), choice.slug
                 );
             } else {
                 println!(
                     "  {:<11} reference: `cargo test -p {}` does not pass yet",
-                    choice.service, choice.package
+                    choice.service.name(), choice.package
                 );
             }
         }
     }
-    let system = plan(root, data_dir, &choices).launch().await?;
-    system.print_urls();
-    blog_runtime::shutdown_signal().await;
-    println!("\nStopping the blog...");
-    for (name, stopped) in system.stop(Duration::from_secs(10)).await {
-        println!("  {name:<11} {stopped}");
-    }
+    plan(root, data_dir, &choices)
+        .launch()
+        .await?
+        .run_until_signal()
+        .await;
     Ok(())
 }
 

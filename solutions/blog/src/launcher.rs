@@ -1,18 +1,53 @@
 //! Runs the blog's services as separate processes, the way they run in
 //! production: each its own process, its own port, its own data, talking
-//! only over HTTP.
+//! only over HTTP. And it looks after them, the way Kubernetes would.
+//!
+//! Every fact it needs (names, default ports, start order, who finds whom
+//! through which variable, who the bus delivers to) comes from
+//! [`blog_catalogue::Service`].
+//!
+//! What it promises:
+//! - **No port race.** The launcher binds every service's listening socket
+//!   itself, before anything starts, and hands it to the service as
+//!   descriptor 3 (`LISTEN_FDS=1`, systemd's socket activation, adopted by
+//!   `blog_runtime::Server::start`). Port 0 becomes a real free port at once,
+//!   and the bus is told its subscribers' addresses before they even run.
+//! - **A service that dies comes back.** Each service has a supervisor task:
+//!   when the process ends without being asked to, it says so and starts it
+//!   again, waiting longer after each crash in a row ([`Backoff`]). The
+//!   socket stays open meanwhile, so requests wait instead of failing.
+//! - **Nothing outlives the launcher.** Each child gets the parent-death
+//!   signal (SIGTERM), so even a launcher killed with SIGKILL leaves no
+//!   service behind.
+//! - **Ctrl-C stops them in order**, the client first and the bus last: each
+//!   child runs in its own process group, so the terminal's SIGINT reaches
+//!   only the launcher, which then stops them one by one.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use blog_catalogue::Service;
+use blog_runtime::Backoff;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
-/// A service of the blog and the port it listens on by default.
+/// A service of the blog, as the launcher used to list them.
+///
+/// Compatibility only, for code not yet moved to [`blog_catalogue::Service`]
+/// (at the time of writing: `solutions/09-kubernetes/src/system.rs` and
+/// `workbook/src/deploy.rs`). New code reads the catalogue.
 #[derive(Clone, Copy, Debug)]
 pub struct ServiceInfo {
     pub name: &'static str,
@@ -20,47 +55,33 @@ pub struct ServiceInfo {
     pub role: &'static str,
 }
 
-/// Every service, in the order they start: the bus first, because the
-/// others send it events and the query service replays its log.
-pub const SERVICES: [ServiceInfo; 6] = [
-    ServiceInfo {
-        name: "event-bus",
-        default_port: 4005,
-        role: "stores every event and delivers it",
-    },
-    ServiceInfo {
-        name: "posts",
-        default_port: 4000,
-        role: "creates posts",
-    },
-    ServiceInfo {
-        name: "comments",
-        default_port: 4001,
-        role: "creates comments",
-    },
-    ServiceInfo {
-        name: "query",
-        default_port: 4002,
-        role: "posts with their comments, built from events",
-    },
-    ServiceInfo {
-        name: "moderation",
-        default_port: 4003,
-        role: "approves or rejects comments",
-    },
-    ServiceInfo {
-        name: "client",
-        default_port: 3000,
-        role: "the web page",
-    },
-];
+/// [`Service::ALL`] as [`ServiceInfo`]s. Compatibility only; see [`ServiceInfo`].
+pub const SERVICES: [ServiceInfo; Service::ALL.len()] = {
+    let mut infos = [ServiceInfo {
+        name: "",
+        default_port: 0,
+        role: "",
+    }; Service::ALL.len()];
+    let mut i = 0;
+    while i < infos.len() {
+        let service = Service::ALL[i];
+        infos[i] = ServiceInfo {
+            name: service.name(),
+            default_port: service.default_port(),
+            role: service.role(),
+        };
+        i += 1;
+    }
+    infos
+};
 
 /// Where each service's output goes.
 #[derive(Clone, Debug)]
 pub enum Logs {
     /// To this terminal, each line prefixed with the service's name.
     Prefixed,
-    /// To `DIR/<service>.log` (tests read them when something fails).
+    /// To `DIR/<service>.log` (tests read them when something fails), and
+    /// what the launcher itself says to `DIR/launcher.log`.
     Dir(PathBuf),
 }
 
@@ -77,8 +98,10 @@ pub struct Program {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub data_dir: PathBuf,
-    pub ports: BTreeMap<String, u16>,
-    pub programs: BTreeMap<String, Program>,
+    /// The port of each service on 127.0.0.1; 0 means any free port. After
+    /// [`Plan::launch`], [`RunningSystem::plan`] holds the real ones.
+    pub ports: BTreeMap<Service, u16>,
+    pub programs: BTreeMap<Service, Program>,
     pub logs: Logs,
     /// Extra environment for every service (e.g. `RUST_LOG`).
     pub extra_env: Vec<(String, String)>,
@@ -87,22 +110,22 @@ pub struct Plan {
 impl Plan {
     /// Every service from the `blog` binary at `blog`, on its default port.
     pub fn reference(blog: &Path, data_dir: impl Into<PathBuf>, logs: Logs) -> Plan {
-        let programs = SERVICES
-            .iter()
-            .map(|s| {
+        let programs = Service::ALL
+            .into_iter()
+            .map(|service| {
                 let program = Program {
                     program: blog.to_path_buf(),
-                    args: vec![s.name.to_string()],
+                    args: vec![service.name().to_string()],
                     origin: "reference".to_string(),
                 };
-                (s.name.to_string(), program)
+                (service, program)
             })
             .collect();
         Plan {
             data_dir: data_dir.into(),
-            ports: SERVICES
-                .iter()
-                .map(|s| (s.name.to_string(), s.default_port))
+            ports: Service::ALL
+                .into_iter()
+                .map(|service| (service, service.default_port()))
                 .collect(),
             programs,
             logs,
@@ -110,82 +133,137 @@ impl Plan {
         }
     }
 
-    /// Moves every service to a free port (for tests that run side by side).
-    pub fn with_free_ports(mut self) -> Result<Plan> {
-        // Hold every listener until all ports are chosen, so no two are equal.
-        let listeners: Vec<_> = SERVICES
-            .iter()
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<std::io::Result<_>>()?;
-        for (service, listener) in SERVICES.iter().zip(&listeners) {
-            self.ports
-                .insert(service.name.to_string(), listener.local_addr()?.port());
+    /// Puts every service on a free port (for tests that run side by side,
+    /// or a second blog beside the first). The ports are chosen when
+    /// [`Plan::launch`] binds them, and held from then on: no race.
+    pub fn on_free_ports(mut self) -> Plan {
+        for port in self.ports.values_mut() {
+            *port = 0;
         }
-        Ok(self)
+        self
     }
 
-    pub fn port(&self, service: &str) -> u16 {
-        self.ports[service]
+    pub fn port(&self, service: Service) -> u16 {
+        self.ports[&service]
     }
 
-    /// `http://127.0.0.1:PORT` of a service.
-    pub fn url(&self, service: &str) -> String {
+    /// `http://127.0.0.1:PORT` of a service: where the other services reach it.
+    pub fn url(&self, service: Service) -> String {
         format!("http://127.0.0.1:{}", self.port(service))
     }
 
-    /// The environment a service gets: its port, its data folder, and where
-    /// the others are. The same variables Docker and Kubernetes set.
-    pub fn env_for(&self, service: &str) -> Vec<(String, String)> {
+    /// `http://localhost:PORT`: where the browser reaches it.
+    pub fn browser_url(&self, service: Service) -> String {
+        format!("http://localhost:{}", self.port(service))
+    }
+
+    /// The environment a service gets: its port, its data folder, where the
+    /// services it links to are (the catalogue's [`Service::links`]), and
+    /// the page's origins for CORS. The same variables Docker and Kubernetes set.
+    pub fn env_for(&self, service: Service) -> Vec<(String, String)> {
+        let client = self.port(Service::Client);
         let mut env = vec![
-            ("HOST".to_string(), "127.0.0.1".to_string()),
+            ("HOST".to_string(), Ipv4Addr::LOCALHOST.to_string()),
             ("PORT".to_string(), self.port(service).to_string()),
             ("DATA_DIR".to_string(), self.data_dir.display().to_string()),
-            ("EVENT_BUS_URL".to_string(), self.url("event-bus")),
+            // The page is served from either name; a browser sends the one it used.
+            (
+                "CORS_ORIGINS".to_string(),
+                format!("http://localhost:{client},http://127.0.0.1:{client}"),
+            ),
         ];
-        match service {
-            "event-bus" => {
-                let subscribers: Vec<String> = ["posts", "comments", "query", "moderation"]
-                    .iter()
-                    .map(|s| self.url(s))
-                    .collect();
-                env.push(("SUBSCRIBERS".to_string(), subscribers.join(",")));
-            }
-            "comments" => env.push(("POSTS_URL".to_string(), self.url("posts"))),
-            "client" => {
-                // These are the addresses the *browser* uses.
-                for (var, name) in [
-                    ("POSTS_URL", "posts"),
-                    ("COMMENTS_URL", "comments"),
-                    ("QUERY_URL", "query"),
-                ] {
-                    env.push((
-                        var.to_string(),
-                        format!("http://localhost:{}", self.port(name)),
-                    ));
-                }
-            }
-            _ => {}
+        for link in service.links() {
+            let urls: Vec<String> = link
+                .to
+                .iter()
+                .map(|&to| {
+                    if link.from_browser {
+                        self.browser_url(to)
+                    } else {
+                        self.url(to)
+                    }
+                })
+                .collect();
+            env.push((link.variable.to_string(), urls.join(",")));
         }
         env.extend(self.extra_env.iter().cloned());
         env
     }
 
-    /// Starts every service in order and waits until each answers `/healthz`.
-    pub async fn launch(self) -> Result<RunningSystem> {
+    /// Binds every service's socket, then starts the services in order,
+    /// each once the one before answers `/healthz`.
+    pub async fn launch(mut self) -> Result<RunningSystem> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating the data folder {}", self.data_dir.display()))?;
+        if let Logs::Dir(dir) = &self.logs {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the log folder {}", dir.display()))?;
+        }
+        let mut listeners = BTreeMap::new();
+        for service in Service::ALL {
+            let listener = bind(service, self.port(service))?;
+            self.ports.insert(service, listener.local_addr()?.port());
+            listeners.insert(service, Arc::new(listener));
+        }
         let mut system = RunningSystem {
             plan: self,
-            children: BTreeMap::new(),
+            listeners,
+            supervisors: BTreeMap::new(),
         };
-        for service in SERVICES {
-            if let Err(error) = system.start_service(service.name).await {
+        for service in Service::ALL {
+            if let Err(error) = system.start_service(service).await {
                 system.stop(Duration::from_secs(5)).await;
                 return Err(error);
             }
         }
         Ok(system)
     }
+}
+
+/// Binds a service's socket on 127.0.0.1, after checking that nothing else
+/// answers where a browser would look for `localhost:PORT`.
+///
+/// Another process on our port would answer our health check and hide the
+/// fact that this service could not start, and one on `[::1]` would get the
+/// browser's requests (most browsers try IPv6 first for `localhost`): refuse
+/// both up front.
+fn bind(service: Service, port: u16) -> Result<TcpListener> {
+    let in_use = |on: &str| {
+        anyhow::anyhow!(
+            "port {port} for {service} is already in use{on} (is the blog already running? \
+             `cargo workbook doctor` lists busy ports)"
+        )
+    };
+    let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == io::ErrorKind::AddrInUse => return Err(in_use("")),
+        Err(error) => {
+            return Err(error).with_context(|| format!("binding port {port} for {service}"));
+        }
+    };
+    let port = listener.local_addr()?.port();
+    // Where a browser looks: what `localhost` resolves to, and IPv6's
+    // loopback even where the resolver does not say so.
+    let mut others: Vec<SocketAddr> = ("localhost", port)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    others.push(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)));
+    for addr in others {
+        if addr.ip() == Ipv4Addr::LOCALHOST {
+            continue;
+        }
+        // Binding it and letting go at once: it is only a question. A machine
+        // without IPv6 answers "address not available", which is no conflict.
+        if let Err(error) = TcpListener::bind(addr)
+            && error.kind() == io::ErrorKind::AddrInUse
+        {
+            return Err(in_use(&format!(
+                " on {addr}, where a browser looks for localhost:{port}"
+            )));
+        }
+    }
+    Ok(listener)
 }
 
 /// How a service ended.
@@ -207,78 +285,232 @@ impl fmt::Display for Stopped {
     }
 }
 
+/// What a supervisor knows about its service right now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// The process running now, if one is (none while it is being restarted).
+    pub pid: Option<u32>,
+    /// How many times it was started again after dying.
+    pub restarts: u32,
+}
+
+/// What the owner of a supervisor can ask of it.
+enum Request {
+    /// SIGTERM, up to this long to exit, then SIGKILL; and no restart.
+    Stop(Duration),
+    /// SIGKILL at once, and no restart.
+    Kill,
+}
+
+/// One service under supervision.
+struct Supervisor {
+    requests: oneshot::Sender<Request>,
+    status: watch::Receiver<Status>,
+    task: JoinHandle<Stopped>,
+}
+
 /// The running services.
 pub struct RunningSystem {
     plan: Plan,
-    children: BTreeMap<String, Child>,
+    /// Held for the whole run: a restarted service gets the same socket.
+    listeners: BTreeMap<Service, Arc<TcpListener>>,
+    supervisors: BTreeMap<Service, Supervisor>,
 }
 
 impl RunningSystem {
+    /// The plan, with the real ports.
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    pub fn url(&self, service: &str) -> String {
+    pub fn url(&self, service: Service) -> String {
         self.plan.url(service)
     }
 
     /// The process id of every running service.
-    pub fn pids(&self) -> Vec<(String, u32)> {
-        self.children
+    pub fn pids(&self) -> Vec<(Service, u32)> {
+        self.supervisors
             .iter()
-            .filter_map(|(name, child)| Some((name.clone(), child.id()?)))
+            .filter_map(|(&service, supervisor)| Some((service, supervisor.status.borrow().pid?)))
             .collect()
+    }
+
+    /// What the supervisor of `service` knows, if it is supervised.
+    pub fn status(&self, service: Service) -> Option<Status> {
+        Some(*self.supervisors.get(&service)?.status.borrow())
     }
 
     /// Prints where everything is.
     pub fn print_urls(&self) {
         println!("\nThe blog is running (Ctrl-C stops every service):\n");
-        for service in SERVICES {
-            let program = &self.plan.programs[service.name];
+        for service in Service::ALL {
+            let program = &self.plan.programs[&service];
+            let pid = self
+                .status(service)
+                .and_then(|s| s.pid)
+                .map_or_else(String::new, |pid| format!("pid {pid}"));
             println!(
-                "  {:<11} http://localhost:{:<5}  {:<44} [{}]",
-                service.name,
-                self.plan.port(service.name),
-                service.role,
+                "  {:<11} {:<22} {:<10} {:<44} [{}]",
+                service.name(),
+                self.plan.browser_url(service),
+                pid,
+                service.role(),
                 program.origin
             );
         }
         println!(
-            "\n  Open http://localhost:{}/ in your browser.",
-            self.plan.port("client")
+            "\n  Open {}/ in your browser.",
+            self.plan.browser_url(Service::Client)
         );
-        println!("  Data is kept in {}\n", self.plan.data_dir.display());
+        println!("  Data is kept in {}", self.plan.data_dir.display());
+        println!(
+            "  A service that dies is started again, as Kubernetes would (try `kill -9 PID`).\n"
+        );
     }
 
-    /// Starts one service and waits until it is healthy.
-    pub async fn start_service(&mut self, name: &str) -> Result<()> {
-        let program = self
-            .plan
-            .programs
-            .get(name)
-            .with_context(|| format!("no service {name}"))?
-            .clone();
-        // Another process on our port would answer our health check and hide
-        // the fact that this service could not start: refuse up front.
-        let port = self.plan.port(name);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-            bail!(
-                "port {port} for {name} is already in use (is the blog already running? \
-                 `cargo workbook doctor` lists busy ports)"
-            );
+    /// What `blog up` and `cargo workbook up` do once launched: show where
+    /// everything is, look after the services until Ctrl-C or SIGTERM, then
+    /// stop them in order and say how each ended.
+    pub async fn run_until_signal(self) {
+        self.print_urls();
+        blog_runtime::shutdown_signal().await;
+        println!("\nStopping the blog, the client first and the bus last...");
+        for (service, stopped) in self.stop(Duration::from_secs(10)).await {
+            println!("  {:<11} {stopped}", service.name());
         }
-        let mut command = Command::new(&program.program);
+    }
+
+    /// Starts one service, waits until it is healthy, and supervises it from then on.
+    pub async fn start_service(&mut self, service: Service) -> Result<()> {
+        if self.supervisors.contains_key(&service) {
+            bail!("{service} is already running");
+        }
+        let spawner = Spawner {
+            service,
+            program: self
+                .plan
+                .programs
+                .get(&service)
+                .with_context(|| format!("no program for {service}"))?
+                .clone(),
+            env: self.plan.env_for(service),
+            listener: self.listeners[&service].clone(),
+            logs: self.plan.logs.clone(),
+            health: format!("{}/healthz", self.plan.url(service)),
+        };
+        let child = spawner.start().await?;
+        let (status_tx, status) = watch::channel(Status {
+            pid: child.id(),
+            restarts: 0,
+        });
+        let (requests, requested) = oneshot::channel();
+        let task = tokio::spawn(supervise(spawner, child, requested, status_tx));
+        self.supervisors.insert(
+            service,
+            Supervisor {
+                requests,
+                status,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// Waits until `service` has been restarted at least `restarts` times
+    /// and is healthy again, for at most `within`.
+    pub async fn wait_for_restarts(
+        &mut self,
+        service: Service,
+        restarts: u32,
+        within: Duration,
+    ) -> Result<Status> {
+        let supervisor = self
+            .supervisors
+            .get_mut(&service)
+            .with_context(|| format!("{service} is not supervised"))?;
+        let status = tokio::time::timeout(
+            within,
+            supervisor
+                .status
+                .wait_for(|s| s.restarts >= restarts && s.pid.is_some()),
+        )
+        .await
+        .with_context(|| format!("{service} was not back within {within:?}"))?
+        .with_context(|| format!("the supervisor of {service} ended"))?;
+        Ok(*status)
+    }
+
+    /// Sends SIGTERM (what `docker stop` sends) and waits up to `grace`;
+    /// kills it after that. It stays stopped until [`Self::start_service`].
+    pub async fn stop_service(&mut self, service: Service, grace: Duration) -> Result<Stopped> {
+        self.end_supervision(service, Request::Stop(grace)).await
+    }
+
+    /// SIGKILL: the process gets no chance to clean up, like a crash or a
+    /// power cut. Unlike a crash, it is not restarted.
+    pub async fn kill_service(&mut self, service: Service) -> Result<Stopped> {
+        self.end_supervision(service, Request::Kill).await
+    }
+
+    async fn end_supervision(&mut self, service: Service, request: Request) -> Result<Stopped> {
+        let supervisor = self
+            .supervisors
+            .remove(&service)
+            .with_context(|| format!("{service} is not running"))?;
+        // If the supervisor already ended, its result says how.
+        let _ = supervisor.requests.send(request);
+        supervisor
+            .task
+            .await
+            .with_context(|| format!("the supervisor of {service} failed"))
+    }
+
+    /// Stops every service, the client first and the bus last, so nothing
+    /// is left sending events to a bus that is gone.
+    pub async fn stop(mut self, grace: Duration) -> Vec<(Service, Stopped)> {
+        let mut stopped = Vec::new();
+        for service in Service::ALL.into_iter().rev() {
+            if let Ok(how) = self.stop_service(service, grace).await {
+                stopped.push((service, how));
+            }
+        }
+        stopped
+    }
+}
+
+/// Everything needed to start one service's process, again and again.
+struct Spawner {
+    service: Service,
+    program: Program,
+    env: Vec<(String, String)>,
+    listener: Arc<TcpListener>,
+    logs: Logs,
+    health: String,
+}
+
+/// How long a service may take to answer `/healthz` after it starts.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// A service that ran this long since its last start did not crash "in a
+/// row": the next restart waits only the first, short delay again.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+impl Spawner {
+    /// Starts the process and waits until it answers `/healthz`.
+    async fn start(&self) -> Result<Child> {
+        let name = self.service.name();
+        let mut command = Command::new(&self.program.program);
         command
-            .args(&program.args)
-            .envs(self.plan.env_for(name))
+            .args(&self.program.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("LISTEN_FDS", "1")
             .kill_on_drop(true)
             .stdin(Stdio::null());
-        match &self.plan.logs {
+        hand_over(&mut command, &self.listener);
+        match &self.logs {
             Logs::Prefixed => {
                 command.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
             Logs::Dir(dir) => {
-                std::fs::create_dir_all(dir)?;
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -288,51 +520,58 @@ impl RunningSystem {
         }
         let mut child = command
             .spawn()
-            .with_context(|| format!("starting {name} with {}", program.program.display()))?;
-        if let Logs::Prefixed = self.plan.logs {
+            .with_context(|| format!("starting {name} with {}", self.program.program.display()))?;
+        if let Logs::Prefixed = self.logs {
             prefix_lines(name, child.stdout.take());
             prefix_lines(name, child.stderr.take());
         }
-        let health = format!("{}/healthz", self.plan.url(name));
+        match self.wait_until_healthy(&mut child).await {
+            Ok(()) => Ok(child),
+            Err(error) => {
+                let _ = child.kill().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn wait_until_healthy(&self, child: &mut Child) -> Result<()> {
+        let name = self.service.name();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(1))
             .build()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait()? {
                 bail!(
                     "{name} exited during start-up ({status}); see its log{}",
-                    self.log_hint(name)
+                    self.log_hint()
                 );
             }
-            if client
-                .get(&health)
+            let healthy = client
+                .get(&self.health)
                 .send()
                 .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                if let Some(status) = child.try_wait()? {
-                    bail!("{name} exited during start-up ({status}){}", self.log_hint(name));
-                }
-                break;
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                // The socket is ours, so whoever answered is this child.
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(
-                    "{name} did not answer {health} within 30 s{}",
-                    self.log_hint(name)
+                    "{name} did not answer {} within {START_TIMEOUT:?}{}",
+                    self.health,
+                    self.log_hint()
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.children.insert(name.to_string(), child);
-        Ok(())
     }
 
-    fn log_hint(&self, name: &str) -> String {
-        match &self.plan.logs {
+    fn log_hint(&self) -> String {
+        match &self.logs {
             Logs::Dir(dir) => {
-                let log =
-                    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+                let log = std::fs::read_to_string(dir.join(format!("{}.log", self.service)))
+                    .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
                 format!(
                     ":\n{}",
@@ -343,44 +582,159 @@ impl RunningSystem {
         }
     }
 
-    /// Sends SIGTERM (what `docker stop` sends) and waits up to `grace`; kills it after that.
-    pub async fn stop_service(&mut self, name: &str, grace: Duration) -> Result<Stopped> {
-        let mut child = self
-            .children
-            .remove(name)
-            .with_context(|| format!("{name} is not running"))?;
-        Ok(terminate(&mut child, grace).await)
-    }
-
-    /// SIGKILL: the process gets no chance to clean up, like a crash or a power cut.
-    pub async fn kill_service(&mut self, name: &str) -> Result<()> {
-        let mut child = self
-            .children
-            .remove(name)
-            .with_context(|| format!("{name} is not running"))?;
-        child.kill().await?;
-        Ok(())
-    }
-
-    /// Stops every service, the client first and the bus last.
-    pub async fn stop(mut self, grace: Duration) -> Vec<(String, Stopped)> {
-        let mut stopped = Vec::new();
-        for service in SERVICES.iter().rev() {
-            if let Some(mut child) = self.children.remove(service.name) {
-                stopped.push((service.name.to_string(), terminate(&mut child, grace).await));
+    /// Says what the supervisor saw: on the terminal, or in `launcher.log`.
+    fn report(&self, message: &str) {
+        let line = format!("[  launcher] {}: {message}", self.service);
+        match &self.logs {
+            Logs::Prefixed => println!("{line}"),
+            Logs::Dir(dir) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("launcher.log"));
+                if let Ok(mut file) = file {
+                    let _ = writeln!(file, "{line}");
+                }
             }
         }
-        stopped
     }
 }
 
+/// Prepares the child, between `fork` and `exec`: the listening socket as
+/// descriptor 3, the parent-death signal, a process group of its own.
+fn hand_over(command: &mut Command, listener: &TcpListener) {
+    // Ctrl-C in a terminal signals its whole foreground process group. In a
+    // group of their own, the services hear it only from us, in order.
+    command.process_group(0);
+    let launcher = nix::unistd::getpid();
+    let socket = listener.as_raw_fd();
+    // SAFETY: `pre_exec` is unsafe because the closure runs in the child
+    // after `fork`, where only async-signal-safe calls are allowed (another
+    // thread of ours may have held a lock at the moment of the fork, which
+    // stays locked forever in the child). `in_child` makes only system
+    // calls (prctl, getppid, dup2, fcntl): no allocation, no lock, no
+    // output. The descriptor it duplicates is owned by the `Arc<TcpListener>`
+    // the caller holds while the child is spawned, so it is open.
+    unsafe {
+        command.pre_exec(move || in_child(launcher, socket));
+    }
+}
+
+/// Runs in the child, between `fork` and `exec` (see [`hand_over`]).
+fn in_child(launcher: Pid, socket: RawFd) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    // Linux only: the kernel sends us SIGTERM when the thread that forked us
+    // ends. The launcher forks from tokio's worker threads, which live as
+    // long as the launcher's runtime, that is as long as the launcher.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+    // The launcher may have died before the line above: then nobody would
+    // ever send that signal. Our parent is someone else by now; give up.
+    if nix::unistd::getppid() != launcher {
+        // No allocation here (see `hand_over`): an error made from a number.
+        return Err(io::Error::from_raw_os_error(
+            nix::errno::Errno::ESRCH as i32,
+        ));
+    }
+    // SAFETY: `socket` is open (see `hand_over`). Descriptor 3 may be a
+    // copy, opened close-on-exec, of a pipe the parent set up for our
+    // standard streams, already duplicated onto 0 to 2: `dup2` closes that
+    // copy, which nothing in this short-lived child uses. The returned
+    // `OwnedFd` is turned back into a plain number at once, so it is never
+    // closed here.
+    let inherited = unsafe { nix::unistd::dup2_raw(BorrowedFd::borrow_raw(socket), 3)? };
+    // `dup2` leaves the new descriptor open across `exec`, except when
+    // `socket` already was 3: make sure in both cases.
+    fcntl(&inherited, FcntlArg::F_SETFD(FdFlag::empty()))?;
+    let _ = inherited.into_raw_fd();
+    Ok(())
+}
+
+/// Looks after one service until asked to stop it: a process that ends
+/// unasked is reported and started again, with backoff.
+async fn supervise(
+    spawner: Spawner,
+    mut child: Child,
+    mut requests: oneshot::Receiver<Request>,
+    status: watch::Sender<Status>,
+) -> Stopped {
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
+    let mut started = Instant::now();
+    loop {
+        let exit = tokio::select! {
+            request = &mut requests => return end(&mut child, request).await,
+            exit = child.wait() => exit,
+        };
+        status.send_modify(|s| s.pid = None);
+        let mut how = match exit {
+            Ok(exit) => describe(exit),
+            Err(error) => format!("could not be watched ({error})"),
+        };
+        if started.elapsed() > STABLE_AFTER {
+            backoff.reset();
+        }
+        // Like Kubernetes' CrashLoopBackOff: try again, later each time.
+        loop {
+            let delay = backoff.next_delay();
+            spawner.report(&format!("{how}; starting it again in {delay:.1?}"));
+            tokio::select! {
+                request = &mut requests => {
+                    // Asked to stop while it was down: nothing left to stop.
+                    let _ = request;
+                    return Stopped { code: None, took: Duration::ZERO, killed: false };
+                }
+                () = tokio::time::sleep(delay) => {}
+            }
+            match spawner.start().await {
+                Ok(new) => {
+                    child = new;
+                    break;
+                }
+                Err(error) => how = format!("did not come back: {error:#}"),
+            }
+        }
+        started = Instant::now();
+        status.send_modify(|s| {
+            s.pid = child.id();
+            s.restarts += 1;
+        });
+        let now = *status.borrow();
+        spawner.report(&format!(
+            "is back (pid {}, restart {})",
+            now.pid.unwrap_or_default(),
+            now.restarts
+        ));
+    }
+}
+
+fn describe(exit: ExitStatus) -> String {
+    match exit.code() {
+        Some(code) => format!("exited unexpectedly with code {code}"),
+        None => format!("died ({exit})"),
+    }
+}
+
+async fn end(child: &mut Child, request: Result<Request, oneshot::error::RecvError>) -> Stopped {
+    match request {
+        Ok(Request::Stop(grace)) => terminate(child, grace).await,
+        // Kill, or the owner is gone (dropped without stopping): no orphans.
+        Ok(Request::Kill) | Err(_) => {
+            let started = Instant::now();
+            let _ = child.kill().await;
+            Stopped {
+                code: None,
+                took: started.elapsed(),
+                killed: true,
+            }
+        }
+    }
+}
+
+/// SIGTERM, then up to `grace` for the process to exit, then SIGKILL.
 async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
     let started = Instant::now();
-    if let Some(pid) = child.id() {
-        // SAFETY: sending a signal to a process we started; no memory is involved.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
+    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+        // It may have ended a moment ago; `wait` below tells.
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     }
     match tokio::time::timeout(grace, child.wait()).await {
         Ok(Ok(status)) => Stopped {
