@@ -6,7 +6,7 @@
 //! - `hint`, `solution`, `reset`, `next`, `go`: help, peek, start over, move around.
 //! - `doctor`: is this machine ready (Rust, Docker, minikube, ports)?
 //! - `up [--mine]`: run the blog, with your own services where they pass.
-//! - `bench`: measure the running system (release build).
+//! - `bench [--lag]`: measure the running system (release build).
 //! - `deploy`, `undeploy`: the blog on minikube (chapter 9).
 
 mod deploy;
@@ -16,10 +16,12 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use workbook::bench::Settings;
 use workbook::doctor::{Doctor, Level};
 use workbook::exercises::{self, Exercise};
 use workbook::runner::{self, progress_bar};
 use workbook::state::State;
+use workbook::system::Measure;
 use workbook::testrun::{self, Outcome};
 use workbook::repo_root;
 
@@ -85,16 +87,30 @@ enum Command {
         data_dir: std::path::PathBuf,
     },
     /// Measure the blog: comments/s fully propagated, lag p50/p99, memory per service (release build).
+    /// With --lag: how long one comment at a time takes to reach the query service (chapter 4).
     Bench {
         /// Seconds of each measured phase.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Concurrent clients in the throughput phase.
         #[arg(long, default_value_t = 64)]
-        clients: u64,
+        clients: usize,
         /// Comments per second offered in the lag phase.
         #[arg(long, default_value_t = 200)]
-        rate: u64,
+        rate: u32,
+        /// Posts the comments are spread over.
+        #[arg(long, default_value_t = 50)]
+        posts: usize,
+        /// Measure instead how far behind the query service is: comments
+        /// written one at a time, each timed until query shows it.
+        #[arg(long, conflicts_with_all = ["seconds", "clients", "rate", "posts"])]
+        lag: bool,
+        /// With --lag: how many comments to write.
+        #[arg(long, default_value_t = 200, requires = "lag")]
+        comments: usize,
+        /// Run your own services where their exercise passes, as `up --mine` does.
+        #[arg(long)]
+        mine: bool,
     },
     /// Deploy the blog to minikube: build the image into it, apply k8s/, wait for every rollout.
     Deploy {
@@ -169,7 +185,14 @@ fn run(cli: Cli) -> Result<()> {
             let data_dir = if data_dir.is_absolute() { data_dir } else { root.join(data_dir) };
             tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
         }
-        Command::Bench { seconds, clients, rate } => workbook::system::bench(&root, seconds, clients, rate),
+        Command::Bench { seconds, clients, rate, posts, lag, comments, mine } => {
+            let measure = if lag {
+                Measure::Lag { comments }
+            } else {
+                Measure::System(Settings { seconds, clients, rate, posts })
+            };
+            tokio::runtime::Runtime::new()?.block_on(workbook::system::bench(&root, measure, mine))
+        }
         Command::Deploy { dry_run } => deploy::deploy(&root, dry_run),
         Command::Undeploy { dry_run } => deploy::undeploy(&root, dry_run),
     }

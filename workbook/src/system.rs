@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use blog::launcher::{Logs, Plan, Program};
 use blog_catalogue::Service;
 
+use crate::bench;
 use crate::exercises;
 use crate::testrun;
 
@@ -42,7 +43,10 @@ pub fn choose_mine(root: &Path) -> Result<Vec<Choice>> {
             continue;
         };
         let service: Service = service.parse().with_context(|| {
-            format!("`service` in {}'s [package.metadata.workbook]", exercise.package)
+            format!(
+                "`service` in {}'s [package.metadata.workbook]",
+                exercise.package
+            )
         })?;
         println!(
             "Checking your {service} service: cargo test -p {} ...",
@@ -62,8 +66,17 @@ pub fn choose_mine(root: &Path) -> Result<Vec<Choice>> {
 /// The plan for `up`: the reference `blog` binary, with the learner's
 /// binaries swapped in for the chosen services.
 pub fn plan(root: &Path, data_dir: PathBuf, choices: &[Choice]) -> Plan {
-    let bin = target_dir(root).join("debug");
-    let mut plan = Plan::reference(&bin.join("blog"), data_dir, Logs::Prefixed);
+    plan_from(
+        &target_dir(root).join("debug"),
+        data_dir,
+        Logs::Prefixed,
+        choices,
+    )
+}
+
+/// The same plan, with the binaries of `bin` (cargo's `debug` or `release` folder).
+fn plan_from(bin: &Path, data_dir: PathBuf, logs: Logs, choices: &[Choice]) -> Plan {
+    let mut plan = Plan::reference(&bin.join("blog"), data_dir, logs);
     for choice in choices.iter().filter(|c| c.used) {
         plan.programs.insert(
             choice.service,
@@ -79,8 +92,16 @@ pub fn plan(root: &Path, data_dir: PathBuf, choices: &[Choice]) -> Plan {
 
 /// Builds what the plan runs, showing cargo's progress.
 pub fn build(root: &Path, choices: &[Choice]) -> Result<()> {
+    cargo_build(root, choices, &[])
+}
+
+fn cargo_build(root: &Path, choices: &[Choice], flags: &[&str]) -> Result<()> {
     let mut command = Command::new(testrun::cargo());
-    command.current_dir(root).args(["build", "-p", "blog"]);
+    command
+        .current_dir(root)
+        .arg("build")
+        .args(flags)
+        .args(["-p", "blog"]);
     for choice in choices.iter().filter(|c| c.used) {
         command.args(["-p", &choice.package]);
     }
@@ -91,25 +112,32 @@ pub fn build(root: &Path, choices: &[Choice]) -> Result<()> {
     Ok(())
 }
 
+/// Tells which of the learner's services run, and why.
+fn print_choices(choices: &[Choice]) {
+    println!();
+    for choice in choices {
+        if choice.used {
+            println!(
+                "  {:<11} yours (exercises/{}): its tests pass",
+                choice.service.name(),
+                choice.slug
+            );
+        } else {
+            println!(
+                "  {:<11} reference: `cargo test -p {}` does not pass yet",
+                choice.service.name(),
+                choice.package
+            );
+        }
+    }
+}
+
 /// `cargo workbook up [--mine] [--data-dir DIR]`.
 pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
     let choices = if mine { choose_mine(root)? } else { Vec::new() };
     build(root, &choices)?;
     if mine {
-        println!();
-        for choice in &choices {
-            if choice.used {
-                println!(
-                    "  {:<11} yours (exercises/{}): its tests pass",
-                    choice.service.name(), choice.slug
-                );
-            } else {
-                println!(
-                    "  {:<11} reference: `cargo test -p {}` does not pass yet",
-                    choice.service.name(), choice.package
-                );
-            }
-        }
+        print_choices(&choices);
     }
     plan(root, data_dir, &choices)
         .launch()
@@ -119,33 +147,44 @@ pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
     Ok(())
 }
 
+/// What `cargo workbook bench` measures.
+#[derive(Clone, Debug)]
+pub enum Measure {
+    /// The whole system under load: throughput, lag at a steady rate, memory.
+    System(bench::Settings),
+    /// One comment at a time, until the query service shows it (chapter 4).
+    Lag { comments: usize },
+}
 
-/// `cargo workbook bench`: builds the release `blog` binary and runs `blog bench`.
-pub fn bench(root: &Path, seconds: u64, clients: u64, rate: u64) -> Result<()> {
-    println!("Building the release binary (optimised, as it would be deployed)...");
-    let status = Command::new(testrun::cargo())
-        .current_dir(root)
-        .args(["build", "--release", "-p", "blog"])
-        .status()
-        .context("running cargo build --release")?;
-    if !status.success() {
-        bail!("the release build failed");
+/// `cargo workbook bench`: builds the release binaries (optimised, as they
+/// would be deployed) and measures them running as separate processes,
+/// with the learner's services where they pass if `mine`.
+pub async fn bench(root: &Path, measure: Measure, mine: bool) -> Result<()> {
+    let choices = if mine { choose_mine(root)? } else { Vec::new() };
+    println!("Building the release binaries (optimised, as they would be deployed)...");
+    cargo_build(root, &choices, &["--release"])?;
+    if mine {
+        print_choices(&choices);
     }
-    let blog = target_dir(root).join("release").join("blog");
-    let status = Command::new(blog)
-        .args([
-            "bench",
-            "--seconds",
-            &seconds.to_string(),
-            "--clients",
-            &clients.to_string(),
-            "--rate",
-            &rate.to_string(),
-        ])
-        .status()
-        .context("running blog bench")?;
-    if !status.success() {
-        bail!("the benchmark failed");
+    let scratch = std::env::temp_dir().join(format!("blog-bench-{}", std::process::id()));
+    let plan = plan_from(
+        &target_dir(root).join("release"),
+        scratch.join("data"),
+        Logs::Dir(scratch.join("logs")),
+        &choices,
+    );
+    let result = match measure {
+        Measure::System(settings) => bench::run(plan, settings).await,
+        Measure::Lag { comments } => bench::lag::run(plan, comments).await,
+    };
+    match &result {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        Err(_) => eprintln!(
+            "The services' logs are in {}",
+            scratch.join("logs").display()
+        ),
     }
-    Ok(())
+    result
 }
