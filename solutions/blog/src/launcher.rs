@@ -273,10 +273,27 @@ pub struct Stopped {
     pub took: Duration,
     /// It did not stop within the grace period and was killed.
     pub killed: bool,
+    /// It was not running: it had died and waited to be started again.
+    pub was_down: bool,
+}
+
+impl Stopped {
+    const WAS_DOWN: Stopped = Stopped {
+        code: None,
+        took: Duration::ZERO,
+        killed: false,
+        was_down: true,
+    };
 }
 
 impl fmt::Display for Stopped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.was_down {
+            return write!(
+                f,
+                "was not running (it had died, and waited to be started again)"
+            );
+        }
         match (self.killed, self.code) {
             (true, _) => write!(f, "killed after {:.1?} (it ignored SIGTERM)", self.took),
             (false, Some(code)) => write!(f, "exited with code {code} after {:.0?}", self.took),
@@ -676,20 +693,21 @@ async fn supervise(
         loop {
             let delay = backoff.next_delay();
             spawner.report(&format!("{how}; starting it again in {delay:.1?}"));
+            let attempt = async {
+                tokio::time::sleep(delay).await;
+                spawner.start().await
+            };
             tokio::select! {
-                request = &mut requests => {
-                    // Asked to stop while it was down: nothing left to stop.
-                    let _ = request;
-                    return Stopped { code: None, took: Duration::ZERO, killed: false };
-                }
-                () = tokio::time::sleep(delay) => {}
-            }
-            match spawner.start().await {
-                Ok(new) => {
-                    child = new;
-                    break;
-                }
-                Err(error) => how = format!("did not come back: {error:#}"),
+                // Asked to stop while it was down: nothing is left to stop (a
+                // process half started is killed as `attempt` is dropped).
+                _ = &mut requests => return Stopped::WAS_DOWN,
+                attempt = attempt => match attempt {
+                    Ok(new) => {
+                        child = new;
+                        break;
+                    }
+                    Err(error) => how = format!("did not come back: {error:#}"),
+                },
             }
         }
         started = Instant::now();
@@ -724,6 +742,7 @@ async fn end(child: &mut Child, request: Result<Request, oneshot::error::RecvErr
                 code: None,
                 took: started.elapsed(),
                 killed: true,
+                was_down: false,
             }
         }
     }
@@ -741,6 +760,7 @@ async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
             code: status.code(),
             took: started.elapsed(),
             killed: false,
+            was_down: false,
         },
         _ => {
             let _ = child.kill().await;
@@ -748,6 +768,7 @@ async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
                 code: None,
                 took: started.elapsed(),
                 killed: true,
+                was_down: false,
             }
         }
     }
