@@ -14,22 +14,44 @@ pub enum QueryError {
     /// An event of a type we know, whose data does not fit that type.
     #[error(transparent)]
     InvalidEvent(#[from] EnvelopeError),
+    /// A delivery did not fit, and the bus's log, which would tell whether it
+    /// is real, cannot be read right now.
+    #[error("cannot check this event against the bus's log ({0}); try again shortly")]
+    LogUnreachable(String),
+    /// The delivery's number is further ahead than anything the bus's log holds.
+    #[error(
+        "seq {seq} is not in the bus's log, which ends at {last}: not applied (a number in a request is checked against the log, not believed)"
+    )]
+    NotInLog { seq: u64, last: u64 },
+    /// The delivery names a log that is not the bus's.
+    #[error("this event names the log {theirs:?}, but the bus's log is {ours:?}: not applied")]
+    NotThisLog {
+        theirs: String,
+        ours: Option<String>,
+    },
+    /// A path parameter that cannot be read, such as an id that is not UTF-8.
+    #[error("{0}")]
+    BadPath(String),
 }
 
 impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
-        match &self {
-            QueryError::Rebuilding => {
-                let mut response =
-                    error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+        let status = match &self {
+            QueryError::Rebuilding | QueryError::LogUnreachable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
-            QueryError::InvalidEvent(_) => {
-                error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
-            }
+            QueryError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            // 409, a "never": a bus that parks what it can never deliver
+            // parks these, and delivery goes on.
+            QueryError::NotInLog { .. } | QueryError::NotThisLog { .. } => StatusCode::CONFLICT,
+            QueryError::BadPath(_) => StatusCode::BAD_REQUEST,
+        };
+        let mut response = error_response(status, self.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        response
     }
 }

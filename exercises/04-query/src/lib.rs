@@ -7,17 +7,19 @@
 //! never calls another service's API.
 //!
 //! - `GET /posts` → 200 `{"<id>": {"id","title","comments":[{"id","content","status"}]}}`,
-//!   posts oldest first
+//!   posts oldest first; `GET /posts/{id}` → one of them
 //! - `POST /events` ← the bus: consumes `PostCreated`, `CommentCreated` and
 //!   `CommentUpdated`; every other type is acknowledged and ignored. It emits
 //!   nothing.
 //!
 //! The copy lives in memory. At start the service replays the bus's log to
 //! rebuild it and only then reports ready, so it can be thrown away and
-//! rebuilt at any time.
+//! rebuilt at any time. The only other call it makes is to that log, too:
+//! when a delivery skips numbers or names another log, it reads the log to
+//! see what really came next, and rebuilds when the bus's log was replaced.
 //!
 //! Modules: [`read_model`] (the data and its lookups), [`projection`] (how one
-//! event changes it), [`rebuild`] (replaying the log at start), [`handlers`]
+//! event changes it), [`rebuild`] (reading the bus's log), [`handlers`]
 //! (the HTTP endpoints), [`error`] (how failures are answered).
 
 pub mod error;
@@ -27,15 +29,17 @@ pub mod read_model;
 pub mod rebuild;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::routing::{get, post};
 use blog_runtime::{Readiness, Server, with_common_layers};
+use tokio::sync::Notify;
 
 pub use error::QueryError;
 pub use projection::{Outcome, apply, apply_delivery};
 pub use read_model::{CommentView, PostView, PostsById, ReadModel};
+pub use rebuild::BusLog;
 
 /// Where the service listens and where it finds the event log.
 #[derive(Clone, Debug)]
@@ -78,21 +82,27 @@ impl Config {
 }
 
 /// The read model and whether it is complete, shared by the handlers and
-/// the rebuild task. Cheap to clone.
+/// the rebuild task, and the bus's log they both read. Cheap to clone.
 #[derive(Clone)]
 pub struct QueryState {
     // A std lock, not tokio's: it is never held across an `.await`, and
     // every critical section is a few field updates.
     model: Arc<RwLock<ReadModel>>,
     readiness: Readiness,
+    log: Arc<BusLog>,
+    /// Wakes the rebuild task when the bus's log was replaced.
+    rebuild: Arc<Notify>,
 }
 
 impl QueryState {
     /// An empty model; `readiness` says whether it may take live events yet.
-    pub fn new(readiness: Readiness) -> Self {
+    /// `event_bus_url` is where the bus's log is read.
+    pub fn new(readiness: Readiness, event_bus_url: &str) -> Self {
         QueryState {
             model: Arc::default(),
             readiness,
+            log: BusLog::new(event_bus_url),
+            rebuild: Arc::default(),
         }
     }
 
@@ -100,24 +110,39 @@ impl QueryState {
         &self.readiness
     }
 
+    pub fn log(&self) -> &BusLog {
+        &self.log
+    }
+
+    // ANCHOR: lock
     /// Runs `look` on the model while holding the read lock.
     pub fn read<T>(&self, look: impl FnOnce(&ReadModel) -> T) -> T {
-        look(
-            &self
-                .model
-                .read()
-                .expect("a panic never happens while the lock is held"),
-        )
+        look(&self.model.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Runs `change` on the model while holding the write lock.
+    ///
+    /// A panic while the lock is held (in an exercise, an unwritten
+    /// `todo!()`) marks a std lock "poisoned", and every later request
+    /// would fail with a `PoisonError` instead of the panic's own message.
+    /// We take the model as it is instead: at worst it holds half of one
+    /// event's change, and the model can always be rebuilt from the log.
     pub fn update<T>(&self, change: impl FnOnce(&mut ReadModel) -> T) -> T {
-        change(
-            &mut self
-                .model
-                .write()
-                .expect("a panic never happens while the lock is held"),
-        )
+        change(&mut self.model.write().unwrap_or_else(PoisonError::into_inner))
+    }
+    // ANCHOR_END: lock
+
+    /// Marks the service not ready and asks the rebuild task to throw the
+    /// model away and replay the bus's log again.
+    pub fn request_rebuild(&self) {
+        self.readiness.set(false);
+        self.rebuild.notify_one();
+    }
+
+    /// Resolves at the next [`QueryState::request_rebuild`] (or at once, if
+    /// one came while nobody waited).
+    pub async fn rebuild_requested(&self) {
+        self.rebuild.notified().await;
     }
 }
 
@@ -136,18 +161,17 @@ pub fn app(state: QueryState) -> Router {
 
 /// Starts serving at once (so `/healthz` answers) and, unless
 /// `config.rebuild` is off, replays the bus's log in the background before
-/// turning ready.
+/// turning ready. Either way the log is read again whenever a delivery does
+/// not fit, and replayed from scratch when the bus's log was replaced.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let readiness = if config.rebuild {
         Readiness::not_ready()
     } else {
         Readiness::ready()
     };
-    let state = QueryState::new(readiness);
+    let state = QueryState::new(readiness, &config.event_bus_url);
     let mut server = Server::start(config.addr, app(state.clone())).await?;
-    if config.rebuild {
-        let task = rebuild::spawn_rebuild(state, &config.event_bus_url, server.stopping());
-        server.attach(task);
-    }
+    let task = rebuild::spawn_rebuild(state, config.rebuild, server.stopping());
+    server.attach(task);
     Ok(server)
 }

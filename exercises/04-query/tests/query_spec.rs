@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use blog_runtime::Server;
+use blog_runtime::{Readiness, Server};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -293,7 +294,10 @@ async fn without_a_replay_the_service_is_ready_at_once() {
 /// A stand-in for the bus's log.
 #[derive(Clone)]
 struct FakeLog {
-    events: Arc<Vec<Value>>,
+    events: Arc<Mutex<Vec<Value>>>,
+    /// The log's name: when set, sent as the `x-event-log-id` header and as
+    /// `logId` on every event listed, like our bus does.
+    log_id: Arc<Mutex<Option<String>>>,
     /// Answers at most this many events per page, whatever `limit` asks: a
     /// real bus may, too, so the service must page until an empty answer.
     page_cap: usize,
@@ -308,7 +312,7 @@ struct FakeLog {
 async fn serve_log(
     State(log): State<FakeLog>,
     Query(params): Query<HashMap<String, String>>,
-) -> Json<Value> {
+) -> Response {
     let mut open = log.open.clone();
     let _ = open.wait_for(|open| *open).await;
     let after: u64 = params
@@ -320,23 +324,58 @@ async fn serve_log(
         .and_then(|n| n.parse().ok())
         .unwrap_or(usize::MAX);
     log.requests.lock().unwrap().push((after, limit));
-    if !log.honours_after {
-        return Json(Value::Array(log.events.to_vec()));
+    let events = log.events.lock().unwrap().clone();
+    let log_id = log.log_id.lock().unwrap().clone();
+    let mut page: Vec<Value> = if log.honours_after {
+        events
+            .into_iter()
+            .filter(|event| event["seq"].as_u64().is_some_and(|seq| seq > after))
+            .take(limit.min(log.page_cap))
+            .collect()
+    } else {
+        events
+    };
+    let Some(log_id) = log_id else {
+        return Json(Value::Array(page)).into_response();
+    };
+    for event in &mut page {
+        event["logId"] = json!(log_id);
     }
-    let page: Vec<Value> = log
-        .events
-        .iter()
-        .filter(|event| event["seq"].as_u64().is_some_and(|seq| seq > after))
-        .take(limit.min(log.page_cap))
-        .cloned()
-        .collect();
-    Json(Value::Array(page))
+    ([("x-event-log-id", log_id)], Json(Value::Array(page))).into_response()
 }
 
 struct Bus {
     server: Server,
     open: watch::Sender<bool>,
     requests: Arc<Mutex<Vec<(u64, usize)>>>,
+    events: Arc<Mutex<Vec<Value>>>,
+    log_id: Arc<Mutex<Option<String>>>,
+}
+
+impl Bus {
+    /// Stores one more event, numbered after the last.
+    fn append(&self, event: Value) -> Value {
+        let mut events = self.events.lock().unwrap();
+        let event = numbered(events.len() as u64 + 1, event);
+        events.push(event.clone());
+        event
+    }
+
+    /// Throws the log away and starts a new one, under a new name, as a bus
+    /// whose data directory was wiped does.
+    fn replace_log(&self, log_id: &str, events: Vec<Value>) {
+        *self.events.lock().unwrap() = events;
+        *self.log_id.lock().unwrap() = Some(log_id.to_string());
+    }
+
+    /// `event` as this bus delivers it: with its `seq` and the log's name.
+    fn as_delivered(&self, event: &Value) -> Value {
+        let mut event = event.clone();
+        if let Some(log_id) = self.log_id.lock().unwrap().clone() {
+            event["logId"] = json!(log_id);
+        }
+        event
+    }
 }
 
 async fn fake_bus(
@@ -349,12 +388,14 @@ async fn fake_bus(
     let (open_sender, open_receiver) = watch::channel(open);
     let requests = Arc::new(Mutex::new(Vec::new()));
     let log = FakeLog {
-        events: Arc::new(events),
+        events: Arc::new(Mutex::new(events)),
+        log_id: Arc::default(),
         page_cap,
         honours_after,
         open: open_receiver,
         requests: requests.clone(),
     };
+    let (events, log_id) = (log.events.clone(), log.log_id.clone());
     let app = Router::new()
         .route("/events", get(serve_log))
         .with_state(log);
@@ -362,7 +403,16 @@ async fn fake_bus(
         server: Server::start(addr, app).await.unwrap(),
         open: open_sender,
         requests,
+        events,
+        log_id,
     }
+}
+
+/// A bus like ours: its log is named `log_id`, every page answers at once.
+async fn named_bus(log_id: &str, events: Vec<Value>) -> Bus {
+    let bus = fake_bus(any_port(), Vec::new(), 500, true, true).await;
+    bus.replace_log(log_id, events);
+    bus
 }
 
 fn any_port() -> SocketAddr {
@@ -568,10 +618,293 @@ async fn one_post_can_be_read_on_its_own() {
 
     let (status, post) = send(client.get(format!("{}/posts/p1", server.url()))).await;
     assert_eq!(status, 200, "GET /posts/p1 answered {status}: {post}");
-    assert_eq!(post, after_the_short_history()["p1"], "the same post as in GET /posts");
+    assert_eq!(
+        post,
+        after_the_short_history()["p1"],
+        "the same post as in GET /posts"
+    );
 
     let (status, body) = send(client.get(format!("{}/posts/nope", server.url()))).await;
     assert_eq!(status, 404, "an unknown post is a 404: {body}");
     assert!(body["error"].is_string(), "with a JSON error: {body}");
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Comments that overtake their post
+// ---------------------------------------------------------------------------
+
+/// The short history as it can reach the bus after an outage: posts and
+/// comments publish separately, so comments (and even verdicts) come first.
+fn comments_before_their_posts() -> Vec<Value> {
+    vec![
+        comment_created("c1", "p1", "nice"),
+        // The verdict on c2 overtook c2 itself.
+        comment_updated("c2", "p1", "I hate oranges", "rejected"),
+        comment_created("c3", "p2", "waiting"),
+        post_created("p1", "First post"),
+        comment_updated("c1", "p1", "nice", "approved"),
+        // c2's creation, late: it must not set the rejected comment back to pending.
+        comment_created("c2", "p1", "I hate oranges"),
+        post_created("p2", "Second post"),
+    ]
+}
+
+#[tokio::test]
+async fn comments_that_arrive_before_their_post_show_up_with_it() {
+    let server = start_query(NO_BUS, false).await;
+    let client = reqwest::Client::new();
+    let history: Vec<Value> = (1..)
+        .zip(comments_before_their_posts())
+        .map(|(seq, event)| numbered(seq, event))
+        .collect();
+    for event in &history[..3] {
+        deliver(&client, &server.url(), event).await;
+    }
+    assert_eq!(
+        list(&client, &server.url()).await,
+        json!({}),
+        "a comment is not shown before its post is known"
+    );
+    for event in &history[3..] {
+        deliver(&client, &server.url(), event).await;
+    }
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history(),
+        "comments that came before their post must appear with it, each with its latest status"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_log_where_comments_come_first_shows_them_too() {
+    let log: Vec<Value> = (1..)
+        .zip(comments_before_their_posts())
+        .map(|(seq, event)| numbered(seq, event))
+        .collect();
+    let bus = fake_bus(any_port(), log, 3, true, true).await;
+    let server = start_query(&bus.server.url(), true).await;
+    let client = reqwest::Client::new();
+    wait_until_ready(&client, &server.url(), Duration::from_secs(10)).await;
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history(),
+        "a rebuild from a log where comments come before their posts must show them all"
+    );
+    server.stop().await;
+    bus.server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Numbers in a request are checked against the bus's log
+// ---------------------------------------------------------------------------
+
+const LOG_A: &str = "0123456789abcdef0123456789abcdef";
+const LOG_B: &str = "fedcba9876543210fedcba9876543210";
+
+/// Query, replayed from a bus whose log `LOG_A` holds `events`, and ready.
+async fn query_on(bus: &Bus) -> Server {
+    let server = start_query(&bus.server.url(), true).await;
+    wait_until_ready(
+        &reqwest::Client::new(),
+        &server.url(),
+        Duration::from_secs(10),
+    )
+    .await;
+    server
+}
+
+fn first_post_log() -> Vec<Value> {
+    vec![numbered(1, post_created("p1", "First post"))]
+}
+
+#[tokio::test]
+async fn a_forged_far_future_seq_is_refused_and_hides_no_real_event() {
+    let bus = named_bus(LOG_A, first_post_log()).await;
+    let server = query_on(&bus).await;
+    let client = reqwest::Client::new();
+
+    let forged = numbered(
+        9_000_000_000_000_000_000,
+        post_created("forged", "not in the log"),
+    );
+    for forged in [forged.clone(), bus.as_delivered(&forged)] {
+        let (status, body) = post_event(&client, &server.url(), &forged).await;
+        assert_eq!(
+            status, 409,
+            "{forged} has a seq the bus's log does not hold: it must be refused with 409, got {status} {body}"
+        );
+        assert!(
+            body["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "a JSON error: {body}"
+        );
+    }
+
+    // The bus's real next event must still be taken.
+    let real = bus.append(post_created("p2", "Second post"));
+    let answer = deliver(&client, &server.url(), &bus.as_delivered(&real)).await;
+    assert_eq!(
+        answer,
+        json!({"status": "OK"}),
+        "after a forged seq, the real seq 2 must still be applied"
+    );
+    let posts = list(&client, &server.url()).await;
+    assert!(posts.get("p2").is_some(), "the real post is shown: {posts}");
+    assert!(
+        posts.get("forged").is_none(),
+        "the forged one is not: {posts}"
+    );
+    server.stop().await;
+    bus.server.stop().await;
+}
+
+#[tokio::test]
+async fn events_missing_before_a_delivery_are_read_from_the_log() {
+    let bus = named_bus(LOG_A, first_post_log()).await;
+    let server = query_on(&bus).await;
+    let client = reqwest::Client::new();
+
+    bus.append(comment_created("c1", "p1", "nice"));
+    bus.append(comment_created("c2", "p1", "I hate oranges"));
+    let verdict = bus.append(comment_updated("c1", "p1", "nice", "approved"));
+    // Seq 2 and 3 never reached query (say, a bus that parked them); seq 4 does.
+    let (status, body) = post_event(&client, &server.url(), &bus.as_delivered(&verdict)).await;
+    assert_eq!(
+        status, 200,
+        "seq 4 after seq 1 must be accepted once the gap is filled: {body}"
+    );
+
+    let posts = list(&client, &server.url()).await;
+    assert_eq!(
+        posts["p1"]["comments"],
+        json!([
+            {"id": "c1", "content": "nice", "status": "approved"},
+            {"id": "c2", "content": "I hate oranges", "status": "pending"},
+        ]),
+        "the events between seq 1 and seq 4 are fetched from GET /events?after=1: {posts}"
+    );
+    assert!(
+        bus.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(after, _)| *after == 1),
+        "query asks the bus for the events after the last one it applied"
+    );
+    server.stop().await;
+    bus.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replaced_log_makes_query_rebuild_from_the_new_one() {
+    let log: Vec<Value> = (1..)
+        .zip(a_short_history())
+        .map(|(seq, event)| numbered(seq, event))
+        .collect();
+    let bus = named_bus(LOG_A, log).await;
+    let server = query_on(&bus).await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        list(&client, &server.url()).await,
+        after_the_short_history()
+    );
+
+    // The bus's data was wiped: a new log, numbered from 1 again, under a new name.
+    let fresh = numbered(1, post_created("p9", "After the reset"));
+    bus.replace_log(LOG_B, vec![fresh.clone()]);
+    let (status, body) = post_event(&client, &server.url(), &bus.as_delivered(&fresh)).await;
+    assert_eq!(
+        status, 503,
+        "seq 1 of a log with a new logId is not 'already applied': query must rebuild (and answer 503 meanwhile), got {status} {body}"
+    );
+    wait_until_ready(&client, &server.url(), Duration::from_secs(10)).await;
+    assert_eq!(
+        list(&client, &server.url()).await,
+        json!({"p9": {"id": "p9", "title": "After the reset", "comments": []}}),
+        "the model is rebuilt from the new log alone"
+    );
+    let answer = deliver(&client, &server.url(), &bus.as_delivered(&fresh)).await;
+    assert_eq!(answer, json!({"status": "already applied"}));
+    server.stop().await;
+    bus.server.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_naming_another_log_is_refused_without_a_rebuild() {
+    let bus = named_bus(LOG_A, first_post_log()).await;
+    let server = query_on(&bus).await;
+    let client = reqwest::Client::new();
+
+    let mut forged = numbered(2, post_created("forged", "from nowhere"));
+    forged["logId"] = json!(LOG_B);
+    let (status, body) = post_event(&client, &server.url(), &forged).await;
+    assert_eq!(
+        status, 409,
+        "the bus's log is still {LOG_A}, so an event naming {LOG_B} must be refused, got {status} {body}"
+    );
+    let (status, _) = send(client.get(format!("{}/readyz", server.url()))).await;
+    assert_eq!(status, 200, "a forged logId does not throw the model away");
+
+    let real = bus.append(post_created("p2", "Second post"));
+    let answer = deliver(&client, &server.url(), &bus.as_delivered(&real)).await;
+    assert_eq!(
+        answer,
+        json!({"status": "OK"}),
+        "the real seq 2 is still applied"
+    );
+    let posts = list(&client, &server.url()).await;
+    assert!(
+        posts.get("forged").is_none() && posts.get("p2").is_some(),
+        "{posts}"
+    );
+    server.stop().await;
+    bus.server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Errors stay JSON, and a panic does not break later requests
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_malformed_post_id_gets_a_json_error() {
+    let server = start_query(NO_BUS, false).await;
+    let client = reqwest::Client::new();
+    let (status, body) = send(client.get(format!("{}/posts/%FF", server.url()))).await;
+    assert_eq!(
+        status, 400,
+        "an id that is not UTF-8 is a bad request: {body}"
+    );
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_while_the_model_is_locked_does_not_break_later_requests() {
+    let state = query::QueryState::new(Readiness::ready(), NO_BUS);
+    let server = Server::start(any_port(), query::app(state.clone()))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    deliver(&client, &server.url(), &post_created("p1", "t")).await;
+
+    // What an unwritten `todo!()` does: panic half-way through a change.
+    let panicked = std::thread::spawn(move || {
+        state.update(|_| panic!("TODO in src/projection.rs: a stand-in panic"))
+    })
+    .join();
+    assert!(panicked.is_err());
+
+    let (status, body) = send(client.get(format!("{}/posts", server.url()))).await;
+    assert_eq!(
+        status, 200,
+        "after a panic while the model was locked, GET /posts must still answer (no PoisonError), got {status} {body}"
+    );
+    assert_eq!(body["p1"]["title"], "t");
+    let answer = deliver(&client, &server.url(), &post_created("p2", "u")).await;
+    assert_eq!(answer, json!({"status": "OK"}));
     server.stop().await;
 }

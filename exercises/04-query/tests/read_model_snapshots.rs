@@ -121,3 +121,15 @@ fn a_foreign_bus_that_repeats_everything_gives_the_same_page() {
     }
     insta::assert_json_snapshot!("3_after_moderation", page(&model));
 }
+
+#[test]
+fn comments_that_overtake_their_posts_give_the_same_page() {
+    // After an outage the bus may hold every comment and verdict before the
+    // posts, because posts and comments publish separately.
+    let [posts, comments, moderation] = the_story();
+    let mut model = ReadModel::new();
+    apply_all(&mut model, &moderation);
+    apply_all(&mut model, &comments);
+    apply_all(&mut model, &posts);
+    insta::assert_json_snapshot!("3_after_moderation", page(&model));
+}

@@ -3,11 +3,12 @@
 //!
 //! Nothing here decides *how* an event changes the model; that is
 //! [`projection`](crate::projection)'s job. This module only offers the
-//! lookups a projection needs.
+//! lookups a projection needs, and a waiting room for comment events that
+//! arrive before their post.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
-use blog_events::CommentStatus;
+use blog_events::{CommentStatus, Event};
 use serde::{Serialize, Serializer};
 
 /// A comment as the client shows it.
@@ -61,8 +62,24 @@ pub struct ReadModel {
     /// The highest bus sequence number applied so far. A delivery numbered at
     /// or below it has been applied already (the bus delivers at least once).
     last_seq: Option<u64>,
+    /// Which log those numbers count in, as the bus names it (`None`: a bus
+    /// that names none). Numbers from another log mean nothing here.
+    log_id: Option<String>,
+    /// Comment events that arrived before their post, by post id, in the
+    /// order they came. Posts and comments publish separately, so after an
+    /// outage a comment can overtake its post; it waits here, not in the bin.
+    held: HashMap<String, Vec<Event>>,
+    /// The post ids in `held`, the one waiting longest first: the first given
+    /// up on when [`MAX_HELD_EVENTS`] is reached.
+    held_order: VecDeque<String>,
+    held_count: usize,
 }
 // ANCHOR_END: read_model
+
+/// The most events the model holds for posts it has not seen. A post is
+/// normally a few events behind its comments; this bound only stops a flood
+/// of comments for posts that will never come from using up the memory.
+pub const MAX_HELD_EVENTS: usize = 10_000;
 
 impl ReadModel {
     pub fn new() -> Self {
@@ -98,9 +115,74 @@ impl ReadModel {
         self.last_seq
     }
 
+    /// The sequence number the bus will send next, if nothing was lost: one
+    /// more than [`ReadModel::last_seq`], and 1 for a model with none yet.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq.map_or(1, |last| last.saturating_add(1))
+    }
+
     /// Remembers that the delivery numbered `seq` has been applied.
     pub fn record_seq(&mut self, seq: u64) {
         self.last_seq = Some(self.last_seq.map_or(seq, |last| last.max(seq)));
+    }
+
+    /// Moves the mark to just before `seq` when it is further behind: for a
+    /// number read from the bus's own log, whose holes are real. (A number
+    /// in a request is never trusted this way; see `apply_delivery`.)
+    pub fn skip_missing_before(&mut self, seq: u64) {
+        if seq > self.next_seq() {
+            self.last_seq = Some(seq - 1);
+        }
+    }
+
+    /// The bus's name for the log the model was built from, once it gave one.
+    pub fn log_id(&self) -> Option<&str> {
+        self.log_id.as_deref()
+    }
+
+    pub fn set_log_id(&mut self, id: &str) {
+        self.log_id = Some(id.to_string());
+    }
+
+    // ANCHOR: hold
+    /// Keeps a comment event until the post `post_id` arrives. The same event
+    /// held twice is kept once. When [`MAX_HELD_EVENTS`] are held, the post
+    /// that has waited longest is given up on, with a warning.
+    pub fn hold_until_post(&mut self, post_id: &str, event: Event) {
+        let waiting = self.held.entry(post_id.to_string()).or_default();
+        if waiting.contains(&event) {
+            return;
+        }
+        if waiting.is_empty() {
+            self.held_order.push_back(post_id.to_string());
+        }
+        waiting.push(event);
+        self.held_count += 1;
+        while self.held_count > MAX_HELD_EVENTS {
+            let Some(oldest) = self.held_order.pop_front() else {
+                break;
+            };
+            let dropped = self.held.remove(&oldest).unwrap_or_default();
+            self.held_count -= dropped.len();
+            tracing::warn!(post = %oldest, events = dropped.len(), "too many comment events wait for their posts; giving up on the oldest post's");
+        }
+    }
+
+    /// The events held for `post_id`, in the order they came, to be applied
+    /// now that the post is here. Afterwards none are held for it.
+    pub fn release_held(&mut self, post_id: &str) -> Vec<Event> {
+        let Some(waiting) = self.held.remove(post_id) else {
+            return Vec::new();
+        };
+        self.held_count -= waiting.len();
+        self.held_order.retain(|id| id != post_id);
+        waiting
+    }
+    // ANCHOR_END: hold
+
+    /// How many events wait for a post that has not arrived.
+    pub fn held_count(&self) -> usize {
+        self.held_count
     }
 }
 

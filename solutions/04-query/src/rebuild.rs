@@ -1,47 +1,74 @@
-//! Rebuilding the read model from the bus's log when the service starts.
+//! Reading the bus's log: to rebuild the read model at start, to rebuild it
+//! again when the bus's log was replaced, and to check a delivery that does
+//! not fit.
 //!
 //! The read model lives only in memory, so a fresh process knows nothing.
 //! The bus keeps every event it ever acknowledged, numbered, and lets us page
 //! through them with `GET /events?after=N&limit=L`. Replaying them through the
 //! very same [`apply_delivery`] as live events gives back the same model: that
 //! is why the query service needs no database of its own.
+//!
+//! The log is also the one source of sequence numbers the service trusts,
+//! because it asks for it itself. A number in a `POST /events` is only a
+//! claim: when a delivery skips ahead, or names another log, the handler
+//! calls [`catch_up`] and judges the delivery against what the log holds.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use blog_events::Envelope;
 use blog_events::event::EnvelopeError;
+use blog_runtime::Backoff;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::QueryState;
 use crate::projection::apply_delivery;
+use crate::{QueryState, ReadModel};
 
 /// How many events we ask the bus for at once.
 pub const PAGE_SIZE: usize = 500;
+/// The header in which the bus names its log, on every `GET /events`. A log
+/// that was reset (a new, empty file) gets a new name, so its numbers can be
+/// told from the old log's, which start at 1 too.
+pub const LOG_ID_HEADER: &str = "x-event-log-id";
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LONGEST_RETRY: Duration = Duration::from_secs(2);
 /// A bus that takes longer than this to answer one page is treated as down.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts replaying the bus's log into `state` in the background, then marks
-/// the service ready. While the bus cannot be reached it keeps trying, with a
-/// growing pause, until `stopping` turns true; the service answers `/healthz`
-/// all along, and `/readyz` only once the replay is done.
+/// Runs for the life of the service: replays the bus's log into `state`
+/// (at once if `replay_first`), marks the service ready, then waits for
+/// [`QueryState::request_rebuild`] to throw the model away and replay again.
+/// While the bus cannot be reached it keeps trying, with a growing pause,
+/// until `stopping` turns true; the service answers `/healthz` all along,
+/// and `/readyz` only once a replay is done.
 pub fn spawn_rebuild(
     state: QueryState,
-    event_bus_url: &str,
+    replay_first: bool,
     mut stopping: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let log = BusLog::new(event_bus_url);
     tokio::spawn(async move {
-        tokio::select! {
-            replayed = replay(&log, &state) => {
-                tracing::info!(events = replayed, last_seq = ?state.read(|model| model.last_seq()), "read model rebuilt; ready");
-                state.readiness().set(true);
+        let mut replay_now = replay_first;
+        loop {
+            if replay_now {
+                tokio::select! {
+                    replayed = replay(&state) => {
+                        tracing::info!(events = replayed, last_seq = ?state.read(|model| model.last_seq()), "read model rebuilt; ready");
+                        state.readiness().set(true);
+                    }
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
             }
-            _ = stopping.wait_for(|stop| *stop) => {}
+            tokio::select! {
+                _ = state.rebuild_requested() => {
+                    tracing::warn!("the bus's log was replaced; rebuilding the read model from the new one");
+                    state.update(|model| *model = ReadModel::new());
+                    replay_now = true;
+                }
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
         }
     })
 }
@@ -49,88 +76,163 @@ pub fn spawn_rebuild(
 // ANCHOR: replay
 /// Pages through the log until the bus answers an empty page. Returns how many
 /// events were read. Never gives up: the caller decides when to stop waiting.
-async fn replay(log: &BusLog, state: &QueryState) -> usize {
-    let mut after = 0;
+async fn replay(state: &QueryState) -> usize {
     let mut replayed = 0;
-    let mut retry = FIRST_RETRY;
+    let mut retry = Backoff::new(FIRST_RETRY, LONGEST_RETRY);
     loop {
-        let page = match log.page(after).await {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(%error, retry_in = ?retry, "cannot read the event log yet; will retry");
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(LONGEST_RETRY);
-                continue;
+        let _reading = state.log().reading.lock().await;
+        match read_log(state, None, &mut replayed).await {
+            Ok(LogRead::CaughtUp) => return replayed,
+            Ok(LogRead::Replaced) => {
+                // The log changed under us half-way: what we built is part
+                // of a log that no longer exists. Start again from nothing.
+                tracing::warn!("the bus's log was replaced during the replay; starting again");
+                state.update(|model| *model = ReadModel::new());
+                replayed = 0;
             }
-        };
-        retry = FIRST_RETRY;
-        if page.is_empty() {
-            return replayed;
+            Err(error) => {
+                let pause = retry.next_delay();
+                tracing::warn!(%error, retry_in = ?pause, "cannot read the event log yet; will retry");
+                tokio::time::sleep(pause).await;
+            }
         }
-        replayed += page.len();
-        let next = state.update(|model| apply_page(model, &page, after));
-        if next <= after {
-            // A bus that does not number its events (the Node.js one, say)
-            // ignores `after` and sends its whole log every time. We have just
-            // applied all of it; asking again would loop forever.
-            tracing::warn!("the event log is not numbered; taking this page as the whole history");
-            return replayed;
-        }
-        after = next;
     }
 }
 // ANCHOR_END: replay
 
-/// Applies one page of the log and returns the cursor for the next request:
-/// the highest sequence number seen (including events we could not use, so
-/// they are not asked for again).
-fn apply_page(model: &mut crate::ReadModel, page: &[Value], after: u64) -> u64 {
-    let mut next = after;
-    for item in page {
-        if let Some(seq) = item.get("seq").and_then(Value::as_u64) {
-            next = next.max(seq);
-        }
-        // One unreadable entry must not stop the replay of everything after it.
-        let envelope: Envelope = match serde_json::from_value(item.clone()) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::warn!(%error, %item, "skipping an unreadable entry of the event log");
-                continue;
+/// How reading the log ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogRead {
+    /// Everything the log holds after the model's mark (or up to the number
+    /// asked for) is in the model.
+    CaughtUp,
+    /// The bus now serves a log with another name than the one the model was
+    /// built from: the model must be rebuilt from scratch.
+    Replaced,
+}
+
+/// Reads the log after the model's mark into the model, at least up to
+/// `seq` when given, so that a delivery that did not fit can be judged
+/// against what the bus really holds. One attempt: an unreachable bus is an
+/// error for the caller to answer.
+pub async fn catch_up(state: &QueryState, seq: Option<u64>) -> Result<LogRead, String> {
+    // One reader at a time: a flood of forged deliveries makes at most one
+    // request to the bus at once, and two readers never fetch the same page.
+    let _reading = state.log().reading.lock().await;
+    read_log(state, seq, &mut 0).await
+}
+
+/// Applies page after page, from the model's mark, until the bus answers an
+/// empty page or the mark reaches `until`; stops at once if the bus's log
+/// has another name than the model's. Counts the events read in `read`.
+async fn read_log(
+    state: &QueryState,
+    until: Option<u64>,
+    read: &mut usize,
+) -> Result<LogRead, String> {
+    loop {
+        // At least one page, even when the mark is already past `until`: its
+        // answer also says which log the bus serves now.
+        let after = state.read(|model| model.last_seq().unwrap_or(0));
+        let page = state.log().page(after).await?;
+        let mark = state.update(|model| {
+            if let (Some(ours), Some(theirs)) = (model.log_id(), page.log_id.as_deref())
+                && ours != theirs
+            {
+                return None;
             }
+            if let Some(theirs) = page.log_id.as_deref()
+                && model.log_id().is_none()
+            {
+                model.set_log_id(theirs);
+            }
+            apply_page(model, &page.events);
+            Some(model.last_seq().unwrap_or(0))
+        });
+        let Some(mark) = mark else {
+            return Ok(LogRead::Replaced);
         };
-        match envelope.event() {
-            Ok(event) => {
-                apply_delivery(model, envelope.seq, &event);
-            }
-            Err(EnvelopeError::UnknownType(_)) => {}
-            Err(error) => {
-                tracing::warn!(%error, seq = ?envelope.seq, "skipping an invalid event in the log")
-            }
+        *read += page.events.len();
+        if page.events.is_empty() {
+            return Ok(LogRead::CaughtUp);
+        }
+        if until.is_some_and(|until| mark >= until) {
+            return Ok(LogRead::CaughtUp);
+        }
+        if mark <= after {
+            // A bus that does not number its events (the Node.js one, say)
+            // ignores `after` and sends its whole log every time. We have just
+            // applied all of it; asking again would loop forever.
+            tracing::warn!("the event log is not numbered; taking this page as the whole history");
+            return Ok(LogRead::CaughtUp);
         }
     }
-    next
+}
+
+/// Applies one page of the log, in order, moving the model's mark over every
+/// entry, including those we could not use, so they are not asked for again.
+fn apply_page(model: &mut ReadModel, page: &[Value]) {
+    for item in page {
+        let seq = item.get("seq").and_then(Value::as_u64);
+        if let Some(seq) = seq {
+            // These numbers come from the log itself, not from a request: a
+            // hole in them is real (nothing was stored there), so step over it.
+            model.skip_missing_before(seq);
+        }
+        // One unreadable entry must not stop the replay of everything after it.
+        let applied = match serde_json::from_value::<Envelope>(item.clone()) {
+            Ok(envelope) => match envelope.event() {
+                Ok(event) => {
+                    apply_delivery(model, envelope.seq, &event);
+                    true
+                }
+                Err(EnvelopeError::UnknownType(_)) => false,
+                Err(error) => {
+                    tracing::warn!(%error, seq = ?envelope.seq, "skipping an invalid event in the log");
+                    false
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, %item, "skipping an unreadable entry of the event log");
+                false
+            }
+        };
+        if !applied && let Some(seq) = seq {
+            model.record_seq(seq);
+        }
+    }
+}
+
+/// One page of the log, and the bus's name for the log it came from.
+struct Page {
+    events: Vec<Value>,
+    log_id: Option<String>,
 }
 
 /// The bus's log, read over HTTP.
-struct BusLog {
+pub struct BusLog {
     client: reqwest::Client,
     events_url: String,
+    /// Held while the log is being read into the model.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl BusLog {
-    fn new(base: &str) -> Self {
+    /// The log of the bus at `base`, e.g. `http://localhost:4005`.
+    pub fn new(base: &str) -> Arc<Self> {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .expect("an HTTP client with a timeout always builds");
-        BusLog {
+        Arc::new(BusLog {
             client,
             events_url: format!("{}/events", base.trim_end_matches('/')),
-        }
+            reading: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The events numbered after `after`, oldest first, at most [`PAGE_SIZE`].
-    async fn page(&self, after: u64) -> Result<Vec<Value>, String> {
+    async fn page(&self, after: u64) -> Result<Page, String> {
         let url = format!("{}?after={after}&limit={PAGE_SIZE}", self.events_url);
         let response = self
             .client
@@ -142,9 +244,24 @@ impl BusLog {
         if !status.is_success() {
             return Err(format!("GET {url} answered {status}"));
         }
-        response
+        let header = response
+            .headers()
+            .get(LOG_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let events: Vec<Value> = response
             .json()
             .await
-            .map_err(|error| format!("GET {url} did not answer a JSON list of events: {error}"))
+            .map_err(|error| format!("GET {url} did not answer a JSON list of events: {error}"))?;
+        // Every listed event names its log too; the header also covers an
+        // empty page.
+        let log_id = header.or_else(|| {
+            events
+                .first()
+                .and_then(|event| event.get("logId"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        Ok(Page { events, log_id })
     }
 }

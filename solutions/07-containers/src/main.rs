@@ -1,5 +1,6 @@
 //! The `minidocker` command: a few of `docker`'s commands, each a call into
-//! the library (see `cargo run -p minidocker -- --help`).
+//! the library (see `cargo run -p ex07-containers -- --help` for yours;
+//! `-p minidocker` runs the reference).
 
 use std::io::{Read, Write};
 use std::time::Duration;

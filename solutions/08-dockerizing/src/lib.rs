@@ -8,7 +8,7 @@
 //!   program finish on `SIGTERM` at once, or does it ignore the signal until
 //!   the grace period is over and it gets killed?
 //!
-//! `cargo run -p dockerizing -- IMAGE [COMMAND...]` prints both for any image
+//! `cargo run -p ex08-dockerizing -- IMAGE [COMMAND...]` prints both for any image
 //! (see `src/main.rs`). [`docker`] finds the engine and [`build`] builds an
 //! image from a Dockerfile of this repository.
 
