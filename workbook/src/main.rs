@@ -77,7 +77,7 @@ enum Command {
     List,
     /// Check this machine: Rust, Docker, kubectl, minikube, posts.com, free ports.
     Doctor,
-    /// Run the whole blog: six services as separate processes, until Ctrl-C.
+    /// Run the whole blog: six services as separate processes, until Ctrl-C; one that dies is started again.
     Up {
         /// Run your own services where their exercise passes, the reference ones elsewhere.
         #[arg(long)]
