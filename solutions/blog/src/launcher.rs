@@ -641,8 +641,8 @@ fn hand_over(command: &mut Command, listener: &TcpListener) {
 fn in_child(launcher: Pid, socket: RawFd) -> io::Result<()> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     // Linux only: the kernel sends us SIGTERM when the thread that forked us
-    // ends. The launcher forks from tokio's worker threads, which live as
-    // long as the launcher's runtime, that is as long as the launcher.
+    // ends. The launcher forks from the thread that runs its runtime or from
+    // the runtime's worker threads, which live as long as the launcher.
     nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
     // The launcher may have died before the line above: then nobody would
     // ever send that signal. Our parent is someone else by now; give up.
@@ -652,12 +652,14 @@ fn in_child(launcher: Pid, socket: RawFd) -> io::Result<()> {
             nix::errno::Errno::ESRCH as i32,
         ));
     }
-    // SAFETY: `socket` is open (see `hand_over`). Descriptor 3 may be a
-    // copy, opened close-on-exec, of a pipe the parent set up for our
-    // standard streams, already duplicated onto 0 to 2: `dup2` closes that
-    // copy, which nothing in this short-lived child uses. The returned
-    // `OwnedFd` is turned back into a plain number at once, so it is never
-    // closed here.
+    // SAFETY: `socket` is open (see `hand_over`). Whatever descriptor 3 was
+    // in this child is a close-on-exec copy of one of the parent's (a
+    // socket, a pipe already duplicated onto 0 to 2, the read end of the
+    // pipe std uses to report a failed `exec`, which it has closed by now;
+    // its write end is never 3, pipes take the lowest numbers read end
+    // first): `dup2` closes it, and nothing in this short-lived child uses
+    // it. The returned `OwnedFd` is turned back into a plain number at once,
+    // so it is never closed here.
     let inherited = unsafe { nix::unistd::dup2_raw(BorrowedFd::borrow_raw(socket), 3)? };
     // `dup2` leaves the new descriptor open across `exec`, except when
     // `socket` already was 3: make sure in both cases.
