@@ -20,25 +20,37 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Resolves on SIGTERM (what `docker stop` and Kubernetes send) or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM (what `docker stop` and Kubernetes send) or Ctrl-C
+/// (SIGINT).
+///
+/// The handlers are installed when this is *called*, not when the future is
+/// first polled: a process that says "listening" and only then waits must
+/// not be killed by a signal that arrives in between (the default action of
+/// both signals ends a process on the spot). Call it inside a Tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn received(signal: io::Result<Signal>) {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        let interrupt = received(signal(SignalKind::interrupt()));
+        let terminate = received(signal(SignalKind::terminate()));
+        async move {
+            tokio::select! {
+                () = interrupt => {}
+                () = terminate => {}
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -184,12 +196,14 @@ impl Server {
 
     /// Serves until SIGTERM or Ctrl-C, then stops gracefully. What `main` calls.
     pub async fn run_until_signal(self) {
+        // Listen for signals before anyone learns that we are up.
+        let signal = shutdown_signal();
         tracing::info!(addr = %self.addr, "listening");
         // One plain line on stdout, for whoever started us on port 0 (a
         // test, the launcher): the address we really bound. See
         // [`LISTENING_PREFIX`].
         println!("{LISTENING_PREFIX}{}", self.url());
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down");
         self.stop().await;
         tracing::info!("stopped");

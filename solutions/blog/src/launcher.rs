@@ -31,6 +31,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -389,8 +390,10 @@ impl RunningSystem {
     /// everything is, look after the services until Ctrl-C or SIGTERM, then
     /// stop them in order and say how each ended.
     pub async fn run_until_signal(self) {
+        // Listen for Ctrl-C before saying that it stops the blog.
+        let signal = blog_runtime::shutdown_signal();
         self.print_urls();
-        blog_runtime::shutdown_signal().await;
+        signal.await;
         println!("\nStopping the blog, the client first and the bus last...");
         for (service, stopped) in self.stop(Duration::from_secs(10)).await {
             println!("  {:<11} {stopped}", service.name());
@@ -415,13 +418,13 @@ impl RunningSystem {
             logs: self.plan.logs.clone(),
             health: format!("{}/healthz", self.plan.url(service)),
         };
-        let child = spawner.start().await?;
+        let process = spawner.start().await?;
         let (status_tx, status) = watch::channel(Status {
-            pid: child.id(),
+            pid: process.child.id(),
             restarts: 0,
         });
         let (requests, requested) = oneshot::channel();
-        let task = tokio::spawn(supervise(spawner, child, requested, status_tx));
+        let task = tokio::spawn(supervise(spawner, process, requested, status_tx));
         self.supervisors.insert(
             service,
             Supervisor {
@@ -513,7 +516,7 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 impl Spawner {
     /// Starts the process and waits until it answers `/healthz`.
-    async fn start(&self) -> Result<Child> {
+    async fn start(&self) -> Result<Process> {
         let name = self.service.name();
         let mut command = Command::new(&self.program.program);
         command
@@ -523,27 +526,42 @@ impl Spawner {
             .kill_on_drop(true)
             .stdin(Stdio::null());
         hand_over(&mut command, &self.listener);
-        match &self.logs {
-            Logs::Prefixed => {
-                command.stdout(Stdio::piped()).stderr(Stdio::piped());
-            }
-            Logs::Dir(dir) => {
-                let file = std::fs::OpenOptions::new()
+        let log_file = match &self.logs {
+            Logs::Prefixed => None,
+            Logs::Dir(dir) => Some(
+                std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(dir.join(format!("{name}.log")))?;
-                command.stdout(file.try_clone()?).stderr(file);
-            }
-        }
+                    .open(dir.join(format!("{name}.log")))?,
+            ),
+        };
+        // Standard output always comes through us, to see the service's
+        // `listening on` line; its log lines (stderr) go straight to the file.
+        command.stdout(Stdio::piped());
+        match &log_file {
+            Some(file) => command.stderr(file.try_clone()?),
+            None => command.stderr(Stdio::piped()),
+        };
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {name} with {}", self.program.program.display()))?;
-        if let Logs::Prefixed = self.logs {
-            prefix_lines(name, child.stdout.take());
-            prefix_lines(name, child.stderr.take());
+        let said_listening = Arc::new(AtomicBool::new(false));
+        let stdout_file = log_file
+            .as_ref()
+            .map(std::fs::File::try_clone)
+            .transpose()?;
+        let mut output = Vec::new();
+        output.extend(forward(
+            name,
+            child.stdout.take(),
+            stdout_file,
+            Some(said_listening.clone()),
+        ));
+        if log_file.is_none() {
+            output.extend(forward(name, child.stderr.take(), None, None));
         }
-        match self.wait_until_healthy(&mut child).await {
-            Ok(()) => Ok(child),
+        match self.wait_until_ready(&mut child, &said_listening).await {
+            Ok(()) => Ok(Process { child, output }),
             Err(error) => {
                 let _ = child.kill().await;
                 Err(error)
@@ -551,7 +569,11 @@ impl Spawner {
         }
     }
 
-    async fn wait_until_healthy(&self, child: &mut Child) -> Result<()> {
+    /// Waits until the service answers `/healthz` *and* has printed its
+    /// `listening on` line ([`blog_runtime::LISTENING_PREFIX`]). The line
+    /// comes once it also listens for SIGTERM: a service that answers but
+    /// has not said it yet could still be ended on the spot by a signal.
+    async fn wait_until_ready(&self, child: &mut Child, said_listening: &AtomicBool) -> Result<()> {
         let name = self.service.name();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(1))
@@ -569,11 +591,19 @@ impl Spawner {
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
-            if healthy {
-                // The socket is ours, so whoever answered is this child.
+            // The socket is ours, so whoever answered is this child.
+            if healthy && said_listening.load(Ordering::Acquire) {
                 return Ok(());
             }
             if Instant::now() > deadline {
+                if healthy {
+                    bail!(
+                        "{name} answers {} but never printed `{}URL` within {START_TIMEOUT:?} \
+                         (is it built on blog_runtime::Server?)",
+                        self.health,
+                        blog_runtime::LISTENING_PREFIX
+                    );
+                }
                 bail!(
                     "{name} did not answer {} within {START_TIMEOUT:?}{}",
                     self.health,
@@ -668,11 +698,31 @@ fn in_child(launcher: Pid, socket: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// A service's process, and the tasks that copy its output to the terminal.
+struct Process {
+    child: Child,
+    output: Vec<JoinHandle<()>>,
+}
+
+impl Process {
+    /// Waits (briefly) until what the process wrote is on the terminal, so
+    /// its last words come before what the launcher says about its end.
+    async fn drain_output(&mut self) {
+        let output = std::mem::take(&mut self.output);
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            for task in output {
+                let _ = task.await;
+            }
+        })
+        .await;
+    }
+}
+
 /// Looks after one service until asked to stop it: a process that ends
 /// unasked is reported and started again, with backoff.
 async fn supervise(
     spawner: Spawner,
-    mut child: Child,
+    mut process: Process,
     mut requests: oneshot::Receiver<Request>,
     status: watch::Sender<Status>,
 ) -> Stopped {
@@ -680,9 +730,10 @@ async fn supervise(
     let mut started = Instant::now();
     loop {
         let exit = tokio::select! {
-            request = &mut requests => return end(&mut child, request).await,
-            exit = child.wait() => exit,
+            request = &mut requests => return end(&mut process, request).await,
+            exit = process.child.wait() => exit,
         };
+        process.drain_output().await;
         status.send_modify(|s| s.pid = None);
         let mut how = match exit {
             Ok(exit) => describe(exit),
@@ -705,7 +756,7 @@ async fn supervise(
                 _ = &mut requests => return Stopped::WAS_DOWN,
                 attempt = attempt => match attempt {
                     Ok(new) => {
-                        child = new;
+                        process = new;
                         break;
                     }
                     Err(error) => how = format!("did not come back: {error:#}"),
@@ -714,7 +765,7 @@ async fn supervise(
         }
         started = Instant::now();
         status.send_modify(|s| {
-            s.pid = child.id();
+            s.pid = process.child.id();
             s.restarts += 1;
         });
         let now = *status.borrow();
@@ -733,8 +784,12 @@ fn describe(exit: ExitStatus) -> String {
     }
 }
 
-async fn end(child: &mut Child, request: Result<Request, oneshot::error::RecvError>) -> Stopped {
-    match request {
+async fn end(
+    process: &mut Process,
+    request: Result<Request, oneshot::error::RecvError>,
+) -> Stopped {
+    let child = &mut process.child;
+    let stopped = match request {
         Ok(Request::Stop(grace)) => terminate(child, grace).await,
         // Kill, or the owner is gone (dropped without stopping): no orphans.
         Ok(Request::Kill) | Err(_) => {
@@ -747,7 +802,9 @@ async fn end(child: &mut Child, request: Result<Request, oneshot::error::RecvErr
                 was_down: false,
             }
         }
-    }
+    };
+    process.drain_output().await;
+    stopped
 }
 
 /// SIGTERM, then up to `grace` for the process to exit, then SIGKILL.
@@ -776,49 +833,30 @@ async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
     }
 }
 
-fn prefix_lines(name: &str, stream: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>) {
-    let Some(stream) = stream else { return };
+/// Copies a child's output, line by line, to the terminal (prefixed with
+/// the service's name) or to its log file, and notes its `listening on` line.
+fn forward(
+    name: &str,
+    stream: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>,
+    mut file: Option<std::fs::File>,
+    said_listening: Option<Arc<AtomicBool>>,
+) -> Option<JoinHandle<()>> {
+    let stream = stream?;
     let name = name.to_string();
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            println!("[{name:>10}] {line}");
-        }
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_service_is_told_where_its_links_are_and_which_origin_the_page_has() {
-        let plan = Plan::reference("/bin/blog".as_ref(), "/tmp/blog-data", Logs::Prefixed);
-        let env =
-            |service| -> BTreeMap<String, String> { plan.env_for(service).into_iter().collect() };
-        assert_eq!(
-            env(Service::EventBus)["SUBSCRIBERS"],
-            "http://127.0.0.1:4000,http://127.0.0.1:4001,http://127.0.0.1:4002,http://127.0.0.1:4003"
-        );
-        // The service itself calls posts; the page in the browser does too.
-        assert_eq!(env(Service::Comments)["POSTS_URL"], "http://127.0.0.1:4000");
-        assert_eq!(env(Service::Client)["POSTS_URL"], "http://localhost:4000");
-        assert_eq!(env(Service::Client)["QUERY_URL"], "http://localhost:4002");
-        for service in Service::ALL {
-            let env = env(service);
-            assert_eq!(
-                env["CORS_ORIGINS"], "http://localhost:3000,http://127.0.0.1:3000",
-                "{service}"
-            );
-            assert_eq!(env["PORT"], service.default_port().to_string());
-            assert_eq!(env["DATA_DIR"], "/tmp/blog-data");
-            for link in service.links() {
-                assert!(
-                    env.contains_key(link.variable),
-                    "{service}: {}",
-                    link.variable
-                );
+            if let Some(flag) = &said_listening
+                && line.starts_with(blog_runtime::LISTENING_PREFIX)
+            {
+                flag.store(true, Ordering::Release);
+            }
+            match &mut file {
+                Some(file) => {
+                    let _ = writeln!(file, "{line}");
+                }
+                None => println!("[{name:>10}] {line}"),
             }
         }
-    }
+    }))
 }
