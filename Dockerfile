@@ -14,8 +14,13 @@
 # settings come along, and so do vendored crates when the build context has
 # them (scripts/docker-offline-build.sh builds that way, without internet).
 FROM rust:1.95-slim-bookworm AS recipe
+# A failing `find` in the pipe below must fail the build, not go unnoticed.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 COPY . .
+# The `cd` runs in a `$( )` subshell, to list one crate's src/bin; it moves
+# nothing else, so WORKDIR (which hadolint suggests) has nothing to do here.
+# hadolint ignore=DL3003
 RUN mkdir -p /recipe \
  && cp Cargo.toml Cargo.lock /recipe/ \
  && if [ -d .cargo ]; then cp -r .cargo /recipe/; fi \

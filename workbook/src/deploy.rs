@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use blog::launcher::SERVICES;
+use blog_catalogue::Service;
 use workbook::doctor::{Doctor, Level};
 
 /// The image the manifests run (`image: blog:0.1.0`, `imagePullPolicy: Never`).
@@ -63,8 +63,8 @@ pub fn deploy_steps() -> Vec<Step> {
             &["rollout", "restart", "deployment", "-l", PART_OF],
         ),
     ];
-    for service in SERVICES {
-        let deployment = format!("deployment/{}-depl", service.name);
+    for service in Service::ALL {
+        let deployment = format!("deployment/{service}-depl");
         steps.push(Step::new(
             "kubectl",
             &["rollout", "status", &deployment, ROLLOUT_TIMEOUT],
@@ -399,7 +399,7 @@ mod tests {
         }
         assert_eq!(
             text.matches("kind: Deployment\n").count(),
-            SERVICES.len(),
+            Service::ALL.len(),
             "one Deployment per service"
         );
     }

@@ -11,18 +11,14 @@
 
 mod deploy;
 
-use std::io::Write;
-use std::path::Path;
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use workbook::bench::Settings;
 use workbook::doctor::{Doctor, Level};
 use workbook::exercises::{self, Exercise};
-use workbook::runner::{self, progress_bar};
+use workbook::runner;
 use workbook::state::State;
 use workbook::system::Measure;
-use workbook::testrun::{self, Outcome};
 use workbook::repo_root;
 
 #[derive(Parser)]
@@ -142,7 +138,7 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(workbook::book::serve(&root, ([127, 0, 0, 1], port).into()))
         }
-        Command::Status => status(&root),
+        Command::Status => runner::status(&root),
         Command::Hint { exercise, all } => {
             let list = exercises::discover(&root)?;
             let mut state = State::load(&root)?;
@@ -203,60 +199,4 @@ fn pick(list: &[Exercise], state: &State, name: Option<&str>) -> Result<Exercise
         Some(name) => exercises::find(list, name)?.clone(),
         None => runner::current(list, state).clone(),
     })
-}
-
-fn status(root: &Path) -> Result<()> {
-    let all = exercises::discover(root)?;
-    let mut state = State::load(root)?;
-    let mut done = 0;
-    let mut first_open: Option<(Exercise, Outcome)> = None;
-    for exercise in &all {
-        print!("  ...  chapter {:>2}  {:<16} {}", exercise.chapter, exercise.package, exercise.title);
-        std::io::stdout().flush()?;
-        if let Err(report) = runner::environment_ready(exercise) {
-            println!("\r  skip chapter {:>2}  {:<16} {}  (needs {}: see `cargo workbook doctor`)", exercise.chapter, exercise.package, exercise.title, exercise.needs.join(", "));
-            let _ = report;
-            continue;
-        }
-        let (outcome, _) = testrun::run(root, &exercise.package)?;
-        let mark = if outcome.is_pass() { "done" } else { "todo" };
-        println!(
-            "\r  {mark} chapter {:>2}  {:<16} {}  ({})",
-            exercise.chapter,
-            exercise.package,
-            exercise.title,
-            outcome.summary()
-        );
-        if outcome.is_pass() {
-            done += 1;
-            state.passed.insert(exercise.package.clone());
-        } else {
-            state.passed.remove(&exercise.package);
-            if first_open.is_none() {
-                first_open = Some((exercise.clone(), outcome));
-            }
-        }
-    }
-    state.save(root)?;
-    println!("\n  {} {done}/{} exercises done", progress_bar(done, all.len(), 30), all.len());
-    match first_open {
-        None if done == all.len() => println!("\n  Every exercise passes. Run your own system: `cargo workbook up --mine`."),
-        None => println!("\n  Every exercise this machine can run passes."),
-        Some((exercise, outcome)) => {
-            println!(
-                "\n  Next: {} (chapter {}). `cargo test -p {}` says:",
-                exercise.package, exercise.chapter, exercise.package
-            );
-            let detail = match outcome {
-                Outcome::Failed { first_message, .. } => first_message,
-                Outcome::DidNotCompile { error } => error,
-                Outcome::Passed { .. } => String::new(),
-            };
-            for line in detail.lines().take(8) {
-                println!("    {line}");
-            }
-            println!("\n  Stuck? `cargo workbook hint {}`", exercise.package);
-        }
-    }
-    Ok(())
 }

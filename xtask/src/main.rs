@@ -8,6 +8,9 @@
 //! - a book page presents the exercise and includes its code from the real files;
 //! - the untouched stub compiles and FAILS its tests; the solution PASSES them.
 //!
+//! It checks that the minimum Rust is the same in the workspace's
+//! `rust-version` (the highest any crate needs), the README and the doctor.
+//!
 //! Then it checks the whole book: every `{{#include}}` resolves to a real file
 //! and anchor, Rust listings are only includes, and the book builds (with the
 //! link checker when it is installed; CI requires it).
@@ -75,7 +78,11 @@ fn verify(only: Option<&str>, no_book: bool) -> Result<bool> {
             .collect();
         if !missing.is_empty() && !strict {
             skipped += 1;
-            println!("SKIPPED {}: this machine lacks what it needs: {}", exercise.package, missing.join("; "));
+            println!(
+                "SKIPPED {}: this machine lacks what it needs: {}",
+                exercise.package,
+                missing.join("; ")
+            );
             continue;
         }
         let mut problems = rules::check_exercise(&root, exercise);
@@ -83,6 +90,10 @@ fn verify(only: Option<&str>, no_book: bool) -> Result<bool> {
             problems.extend(prove(&root, exercise)?);
         }
         report(&exercise.package, &problems, &mut passed, &mut failed);
+    }
+    if only.is_none() {
+        let problems = rules::check_rust_version(&root, workbook::doctor::MIN_RUST);
+        report("rust-version", &problems, &mut passed, &mut failed);
     }
     if !no_book && only.is_none() {
         let mut problems = rules::check_book(&root);

@@ -141,6 +141,131 @@ pub fn check_book(root: &Path) -> Vec<String> {
     problems
 }
 
+/// The files that tell a learner which Rust to install. Each must state the
+/// workspace's `rust-version`, and only it.
+pub const RUST_VERSION_STATED_IN: [&str; 2] = ["README.md", "book/src/ch00-how-to-use/index.md"];
+
+/// The minimum Rust is stated once, checked everywhere: the workspace's
+/// `rust-version` is the highest any crate needs, the README says it, and
+/// `cargo workbook doctor` (`doctor`, its `MIN_RUST`) checks it.
+pub fn check_rust_version(root: &Path, doctor: (u32, u32)) -> Vec<String> {
+    let manifest = read(&root.join("Cargo.toml"));
+    let Ok(workspace) = manifest.parse::<toml::Table>() else {
+        return vec!["Cargo.toml is not valid TOML".into()];
+    };
+    let declared = workspace
+        .get("workspace")
+        .and_then(|w| w.get("package"))
+        .and_then(|p| p.get("rust-version"))
+        .and_then(|v| v.as_str());
+    let Some(minimum) = declared.and_then(major_minor) else {
+        return vec![
+            "Cargo.toml has no [workspace.package] rust-version: state the oldest Rust the workbook builds with".into(),
+        ];
+    };
+    let show = |(major, minor): (u32, u32)| format!("{major}.{minor}");
+    let mut problems = Vec::new();
+    for crate_dir in members(root, &workspace) {
+        let text = read(&crate_dir.join("Cargo.toml"));
+        let Ok(table) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        let own = table.get("package").and_then(|p| p.get("rust-version"));
+        let name = shown(root, &crate_dir.join("Cargo.toml"));
+        match own {
+            Some(toml::Value::String(version)) => match major_minor(version) {
+                Some(needs) if needs > minimum => problems.push(format!(
+                    "{name} needs Rust {}, more than the workspace's rust-version {}: raise the workspace's \
+                     (and what the README says), or `cargo test` fails on the version the README promises",
+                    show(needs),
+                    show(minimum)
+                )),
+                Some(_) => {}
+                None => problems.push(format!("{name}: rust-version {version:?} is not a version")),
+            },
+            Some(_) => {} // `rust-version.workspace = true`
+            None => problems.push(format!(
+                "{name} has no rust-version: add `rust-version.workspace = true`"
+            )),
+        }
+    }
+    if doctor != minimum {
+        problems.push(format!(
+            "`cargo workbook doctor` checks for Rust {}, but the workspace's rust-version is {}",
+            show(doctor),
+            show(minimum)
+        ));
+    }
+    for file in RUST_VERSION_STATED_IN {
+        let stated = rust_versions_in(&read(&root.join(file)));
+        if stated.is_empty() {
+            problems.push(format!(
+                "{file} does not say which Rust to install (\"Rust {} or newer\")",
+                show(minimum)
+            ));
+        }
+        for version in stated.into_iter().filter(|&v| v != minimum) {
+            problems.push(format!(
+                "{file} says Rust {}, but the workspace's rust-version is {}: say {}",
+                show(version),
+                show(minimum),
+                show(minimum)
+            ));
+        }
+    }
+    problems
+}
+
+/// Every version written right after the word Rust (`**Rust** 1.89`, `Rust 1.89.0,`).
+pub fn rust_versions_in(text: &str) -> Vec<(u32, u32)> {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| c == '*' || c == '_' || c == '`'))
+        .collect();
+    words
+        .windows(2)
+        .filter(|pair| pair[0] == "Rust")
+        .filter_map(|pair| major_minor(pair[1].trim_end_matches(['.', ',', ';', ':', ')'])))
+        .collect()
+}
+
+/// `1.89` or `1.89.0` -> (1, 89).
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The folders of the workspace's members (`crates/*` style globs, or plain paths).
+fn members(root: &Path, workspace: &toml::Table) -> Vec<PathBuf> {
+    let patterns = workspace
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut dirs = Vec::new();
+    for pattern in patterns.iter().filter_map(|p| p.as_str()) {
+        match pattern.strip_suffix("/*") {
+            Some(parent) => {
+                let Ok(entries) = std::fs::read_dir(root.join(parent)) else {
+                    continue;
+                };
+                let mut found: Vec<PathBuf> = entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.join("Cargo.toml").is_file())
+                    .collect();
+                found.sort();
+                dirs.extend(found);
+            }
+            None => dirs.push(root.join(pattern)),
+        }
+    }
+    dirs
+}
+
 /// One `{{#include path:anchor}}` (or `{{#rustdoc_include ...}}`).
 #[derive(Debug, PartialEq)]
 pub struct Include {
@@ -270,6 +395,100 @@ mod tests {
         assert!(pasted_rust(good).is_empty());
         let bad = "```rust\nfn main() {}\n```\n";
         assert_eq!(pasted_rust(bad), vec!["fn main() {}".to_string()]);
+    }
+
+    /// A workspace on disk: the root manifest, one crate, and a README.
+    fn workspace(root: &Path, workspace_version: &str, crate_version: &str, readme: &str) {
+        std::fs::write(
+            root.join("Cargo.toml"),
+            format!(
+                "[workspace]\nmembers = [\"solutions/*\"]\n[workspace.package]\nrust-version = \"{workspace_version}\"\n"
+            ),
+        )
+        .unwrap();
+        let krate = root.join("solutions/09-kubernetes");
+        std::fs::create_dir_all(&krate).unwrap();
+        std::fs::write(
+            krate.join("Cargo.toml"),
+            format!("[package]\nname = \"manifests\"\nrust-version = {crate_version}\n"),
+        )
+        .unwrap();
+        std::fs::write(root.join("README.md"), readme).unwrap();
+        // Chapter 0 agrees with the workspace unless a test says otherwise.
+        let ch0 = root.join(RUST_VERSION_STATED_IN[1]);
+        std::fs::create_dir_all(ch0.parent().unwrap()).unwrap();
+        let text = format!("This workbook needs Rust {workspace_version} or newer.\n");
+        std::fs::write(ch0, text).unwrap();
+    }
+
+    #[test]
+    fn the_minimum_rust_is_stated_once_and_the_same_everywhere() {
+        let root = tempfile::tempdir().unwrap();
+        let readme = "## Prerequisites\n\n- **Rust** 1.89 or newer (install with rustup).\n";
+        workspace(root.path(), "1.89", "{ workspace = true }", readme);
+        assert_eq!(
+            check_rust_version(root.path(), (1, 89)),
+            Vec::<String>::new()
+        );
+
+        // As it was: the README and the doctor said 1.88, a crate needed 1.89.
+        let readme = "- **Rust** 1.88 or newer (install with rustup).\n";
+        workspace(root.path(), "1.88", "\"1.89\"", readme);
+        let problems = check_rust_version(root.path(), (1, 88));
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("solutions/09-kubernetes/Cargo.toml needs Rust 1.89, more than the workspace's rust-version 1.88"),
+            "{problems:#?}"
+        );
+
+        // The workspace raised, but the README and the doctor left behind.
+        workspace(root.path(), "1.89", "\"1.89\"", readme);
+        let problems = check_rust_version(root.path(), (1, 88));
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(
+            problems[0].contains("`cargo workbook doctor` checks for Rust 1.88"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1]
+                .contains("README.md says Rust 1.88, but the workspace's rust-version is 1.89"),
+            "{problems:#?}"
+        );
+
+        // The book's chapter 0 left behind.
+        workspace(root.path(), "1.89", "\"1.89\"", "Rust 1.89 or newer\n");
+        std::fs::write(
+            root.path().join(RUST_VERSION_STATED_IN[1]),
+            "Rust 1.88 or newer",
+        )
+        .unwrap();
+        let problems = check_rust_version(root.path(), (1, 89));
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].contains("ch00-how-to-use/index.md says Rust 1.88"),
+            "{problems:#?}"
+        );
+
+        workspace(root.path(), "1.89", "\"1.89\"", "Install Rust.\n");
+        let problems = check_rust_version(root.path(), (1, 89));
+        assert!(
+            problems[0].contains("README.md does not say which Rust"),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn the_real_workspace_states_one_minimum() {
+        let root = workbook::repo_root();
+        let problems = check_rust_version(&root, workbook::doctor::MIN_RUST);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn versions_are_read_after_the_word_rust() {
+        assert_eq!(rust_versions_in("**Rust** 1.89 or newer"), [(1, 89)]);
+        assert_eq!(rust_versions_in("needs Rust 1.88.0, then"), [(1, 88)]);
+        assert!(rust_versions_in("Rust is fun; rust 1.2").is_empty());
     }
 
     #[test]

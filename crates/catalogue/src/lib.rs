@@ -147,6 +147,23 @@ impl Service {
         self.database().is_some()
     }
 
+    /// Why at most one instance of it may run at a time (so it cannot be
+    /// scaled out, and a new one may only start once the old one is gone);
+    /// `None` if several instances side by side are fine.
+    pub const fn single_instance(self) -> Option<&'static str> {
+        match self {
+            Service::EventBus | Service::Posts | Service::Comments => Some(
+                "it keeps its data in one SQLite file, which one process at a time may write: \
+                 two instances (or an old and a new one side by side) would write the same file",
+            ),
+            Service::Query => Some(
+                "the bus delivers each event once, to one address: with two instances behind it, \
+                 each read model would miss events",
+            ),
+            Service::Moderation | Service::Client => None,
+        }
+    }
+
     /// The events it acts on.
     pub const fn consumes(self) -> &'static [EventType] {
         use EventType::*;
@@ -315,7 +332,10 @@ mod tests {
                     Service::ALL.iter().any(|s| s.emits().contains(event)),
                     "{service} consumes {event}, which nobody emits"
                 );
-                assert!(service.subscribes(), "{service} consumes events but is not subscribed");
+                assert!(
+                    service.subscribes(),
+                    "{service} consumes events but is not subscribed"
+                );
             }
         }
         for event in EventType::ALL {
@@ -341,6 +361,9 @@ mod tests {
     #[test]
     fn an_unknown_name_lists_the_real_ones() {
         let error = "postz".parse::<Service>().unwrap_err().to_string();
-        assert!(error.contains("\"postz\"") && error.contains("event-bus"), "{error}");
+        assert!(
+            error.contains("\"postz\"") && error.contains("event-bus"),
+            "{error}"
+        );
     }
 }

@@ -270,3 +270,32 @@ async fn the_events_lookup_keeps_comments_working_while_posts_is_down() {
     comments.stop().await;
 }
 // ANCHOR_END: events_contrast_test
+
+// ANCHOR: reason_test
+#[tokio::test]
+async fn the_log_says_why_posts_could_not_answer() {
+    // The caller only gets "the posts service is unavailable". Whoever runs
+    // comments reads the reason in its log, and the reason must say why.
+    let hanging = misbehaving_posts("hanging").await;
+    let cases = [
+        ("down (nothing listens)", NO_POSTS.to_string(), "refused"),
+        ("hanging (never answers)", hanging.url(), "timed out"),
+    ];
+    let post = comments::PostId::parse("p1").unwrap();
+    for (what, posts_url, why) in cases {
+        let lookup = comments::post_lookup::http::PostsOverHttp::new(&posts_url, LOOKUP_TIMEOUT);
+        match comments::PostLookup::post_exists(&lookup, &post).await {
+            Err(comments::CommentsError::PostsUnavailable { reason }) => assert!(
+                reason.to_lowercase().contains(why),
+                "while posts is {what}, the reason for the log is {reason:?}, which does not say why \
+                 (\"{why}\"). `error.to_string()` gives only the outermost message: pass the whole \
+                 chain of causes, `error_chain(&error)` from src/error.rs (TODO 2)"
+            ),
+            other => {
+                panic!("while posts is {what}, post_exists should fail with PostsUnavailable, got {other:?}")
+            }
+        }
+    }
+    hanging.stop().await;
+}
+// ANCHOR_END: reason_test

@@ -14,13 +14,16 @@
 //! - [`load`]: every `*.yaml` file of a folder, each document typed with
 //!   k8s-openapi (parsed with serde-saphyr), and the `Kustomization` file.
 //! - [`system`]: what the manifests must agree with: the image the build
-//!   produces, each service's port, data and links, the calls the page makes.
+//!   produces, the calls the page makes; each service's port, data and links
+//!   come from the blog's service catalogue.
 //! - [`pods`]: a Deployment seen from inside: service, environment, port.
 //! - [`wiring`]: Services select pods, ports line up, URLs in the environment
-//!   name real Services, the ingress's backends exist.
+//!   name real Services, the ingress's backends exist, CORS allows the page.
 //! - [`ingress`]: ingress-nginx's path matching, to see which service would
 //!   answer each call of the page.
-//! - [`hardening`]: the image, probes, security context, resources, volumes.
+//! - [`hardening`]: the image, probes, security context, resources, volumes,
+//!   the pause before a rolling pod stops.
+//! - [`network`]: the NetworkPolicies: who may connect to whom.
 
 // ANCHOR: todos
 // TODO 1: k8s/query.yaml: the Service query-srv selects no pod, so nothing
@@ -33,7 +36,7 @@
 // ANCHOR_END: todos
 
 pub use checker::{Manifests, Object, Problem, Resource};
-pub use checker::{hardening, ingress, load, pods, system, wiring};
+pub use checker::{hardening, ingress, load, network, pods, system, wiring};
 
 use std::path::{Path, PathBuf};
 

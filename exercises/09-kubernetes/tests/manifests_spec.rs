@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use manifests::{Manifests, Problem, hardening, ingress, load, manifests_dir, wiring};
+use manifests::{Manifests, Problem, hardening, ingress, load, manifests_dir, network, wiring};
 
 fn manifests() -> Manifests {
     let dir = manifests_dir();
@@ -134,6 +134,30 @@ fn data_lives_on_persistent_volumes() {
     assert_none(
         "posts, comments and the event bus need a PersistentVolumeClaim at DATA_DIR",
         hardening::data(&manifests()),
+    );
+}
+
+#[test]
+fn only_the_bus_delivers_events_and_only_the_services_reach_the_bus() {
+    assert_none(
+        "NetworkPolicies must let in exactly who needs each service (the bus, its callers, the ingress)",
+        network::policies(&manifests()),
+    );
+}
+
+#[test]
+fn the_page_origin_is_allowed_where_the_page_calls() {
+    assert_none(
+        "CORS_ORIGINS: http://posts.com on the services the page calls, nothing elsewhere",
+        wiring::cors(&manifests()),
+    );
+}
+
+#[test]
+fn rolling_pods_pause_before_they_stop() {
+    assert_none(
+        "a Deployment that rolls must pause in preStop, so no request meets a stopped pod",
+        hardening::pre_stop(&manifests()),
     );
 }
 

@@ -30,6 +30,32 @@ pub enum CommentsError {
     Storage(#[from] rusqlite::Error),
 }
 
+// ANCHOR: error_chain
+/// An error's message followed by each of its causes, as the log needs them:
+/// "error sending request for url (http://localhost:4000/posts): client
+/// error (Connect): tcp connect error: Connection refused (os error 111)".
+///
+/// `error.to_string()` gives only the outermost message, and for an HTTP
+/// client's error that is "error sending request", which hides the one thing
+/// whoever runs the service wants to know: why. Was posts down (connection
+/// refused), too slow (timed out), or answering nonsense? Each error points to
+/// the one that caused it through `source()`; we follow them to the end.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let message = next.to_string();
+        // Some errors already repeat their cause in their own message.
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = next.source();
+    }
+    text
+}
+// ANCHOR_END: error_chain
+
 // ANCHOR: into_response
 impl IntoResponse for CommentsError {
     fn into_response(self) -> Response {

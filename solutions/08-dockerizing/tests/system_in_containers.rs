@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use blog_catalogue::Service;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
@@ -24,28 +25,23 @@ use serde_json::{Value, json};
 
 const IMAGE: &str = "blog:0.1.0";
 
-/// Every service: its name (also its address on the network) and its port.
-const SERVICES: [(&str, u16); 6] = [
-    ("event-bus", 4005),
-    ("posts", 4000),
-    ("comments", 4001),
-    ("query", 4002),
-    ("moderation", 4003),
-    ("client", 3000),
-];
-
-/// The environment of each service: where the others are, by name.
-fn env_for(service: &str) -> Vec<String> {
-    let mut env = vec!["EVENT_BUS_URL=http://event-bus:4005".to_string()];
-    match service {
-        "event-bus" => env.push(
-            "SUBSCRIBERS=http://posts:4000,http://comments:4001,http://query:4002,http://moderation:4003"
-                .to_string(),
-        ),
-        "comments" => env.push("POSTS_URL=http://posts:4000".to_string()),
-        _ => {}
-    }
-    env
+/// The environment of each service: where the others are, by name. Each
+/// container answers to its service's name (from the catalogue) on the
+/// network, on the service's default port; the browser's links stay unset.
+fn env_for(service: Service) -> Vec<String> {
+    service
+        .links()
+        .iter()
+        .filter(|link| !link.from_browser)
+        .map(|link| {
+            let urls: Vec<String> = link
+                .to
+                .iter()
+                .map(|to| format!("http://{to}:{}", to.default_port()))
+                .collect();
+            format!("{}={}", link.variable, urls.join(","))
+        })
+        .collect()
 }
 
 /// The network, the bus's volume and the containers of one test run; all
@@ -53,8 +49,8 @@ fn env_for(service: &str) -> Vec<String> {
 struct Deployment {
     docker: Docker,
     prefix: String,
-    ids: HashMap<String, String>,
-    urls: HashMap<String, String>,
+    ids: HashMap<Service, String>,
+    urls: HashMap<Service, String>,
 }
 
 impl Deployment {
@@ -88,12 +84,8 @@ impl Deployment {
 
     /// `docker run -d --network NET --network-alias SERVICE -p 127.0.0.1::PORT
     /// [-v VOLUME:/data] blog:0.1.0 SERVICE`, then waits for `/healthz`.
-    async fn start(&mut self, service: &str) {
-        let port = SERVICES
-            .iter()
-            .find(|(name, _)| *name == service)
-            .unwrap()
-            .1;
+    async fn start(&mut self, service: Service) {
+        let port = service.default_port();
         let name = format!("{}-{service}", self.prefix);
         let body = ContainerCreateBody {
             image: Some(IMAGE.to_string()),
@@ -109,7 +101,8 @@ impl Deployment {
                     }]),
                 )])),
                 // The bus keeps its log on a named volume, which outlives the container.
-                binds: (service == "event-bus").then(|| vec![format!("{}:/data", self.volume())]),
+                binds: (service == Service::EventBus)
+                    .then(|| vec![format!("{}:/data", self.volume())]),
                 network_mode: Some(self.network()),
                 ..Default::default()
             }),
@@ -158,17 +151,17 @@ impl Deployment {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.ids.insert(service.to_string(), id);
-        self.urls.insert(service.to_string(), url);
+        self.ids.insert(service, id);
+        self.urls.insert(service, url);
     }
 
-    fn url(&self, service: &str) -> &str {
-        &self.urls[service]
+    fn url(&self, service: Service) -> &str {
+        &self.urls[&service]
     }
 
     /// `docker stop --time 10`, timed; returns how long it took and the exit code.
-    async fn stop(&self, service: &str) -> (Duration, i64) {
-        let id = &self.ids[service];
+    async fn stop(&self, service: Service) -> (Duration, i64) {
+        let id = &self.ids[&service];
         let stopped = dockerizing::stop_timed(&self.docker, id, Duration::from_secs(10))
             .await
             .unwrap_or_else(|e| panic!("stopping {service}: {e:#}"));
@@ -176,8 +169,8 @@ impl Deployment {
     }
 
     /// Removes one service's container (its volume stays).
-    async fn remove(&mut self, service: &str) {
-        if let Some(id) = self.ids.remove(service) {
+    async fn remove(&mut self, service: Service) {
+        if let Some(id) = self.ids.remove(&service) {
             let force = RemoveContainerOptionsBuilder::default().force(true).build();
             self.docker.remove_container(&id, Some(force)).await.ok();
         }
@@ -287,13 +280,13 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
     dockerizing::build(&dockerizing::repo_root().join("Dockerfile"), IMAGE)
         .unwrap_or_else(|e| panic!("{e:#}"));
     let mut blog = Deployment::new(docker).await;
-    for (service, _) in SERVICES {
+    for service in Service::ALL {
         blog.start(service).await;
     }
 
     // The same story as with processes: a post, two comments, moderation.
     let created: Value = client()
-        .post(format!("{}/posts/create", blog.url("posts")))
+        .post(format!("{}/posts/create", blog.url(Service::Posts)))
         .json(&json!({ "title": "Fruit, in containers" }))
         .send()
         .await
@@ -305,12 +298,12 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
         .as_str()
         .expect("posts answers an id")
         .to_string();
-    let nice = create_comment(blog.url("comments"), &post, "I like apples").await;
-    let bad = create_comment(blog.url("comments"), &post, "I hate orange juice").await;
+    let nice = create_comment(blog.url(Service::Comments), &post, "I like apples").await;
+    let bad = create_comment(blog.url(Service::Comments), &post, "I hate orange juice").await;
 
     let started = Instant::now();
     let posts = loop {
-        let posts = get_json(format!("{}/posts", blog.url("query"))).await;
+        let posts = get_json(format!("{}/posts", blog.url(Service::Query))).await;
         if status_of(&posts, &post, &nice).as_deref() == Some("approved")
             && status_of(&posts, &post, &bad).as_deref() == Some("rejected")
         {
@@ -328,10 +321,14 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
         2,
         "{posts}"
     );
-    let page = client().get(blog.url("client")).send().await.unwrap();
+    let page = client()
+        .get(blog.url(Service::Client))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200, "the client serves its page");
 
-    let log_before = get_json(format!("{}/events", blog.url("event-bus"))).await;
+    let log_before = get_json(format!("{}/events", blog.url(Service::EventBus))).await;
     let events = log_before.as_array().map(Vec::len).unwrap_or(0);
     assert!(
         events >= 7,
@@ -339,7 +336,7 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
     );
 
     // docker stop on each: SIGTERM, and every service is gone well within 2 s.
-    for (service, _) in SERVICES.iter().rev() {
+    for service in Service::ALL.into_iter().rev() {
         let (took, exit_code) = blog.stop(service).await;
         assert_eq!(
             exit_code, 0,
@@ -352,9 +349,9 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
     }
 
     // A brand-new bus container on the same volume has the whole log.
-    blog.remove("event-bus").await;
-    blog.start("event-bus").await;
-    let log_after = get_json(format!("{}/events", blog.url("event-bus"))).await;
+    blog.remove(Service::EventBus).await;
+    blog.start(Service::EventBus).await;
+    let log_after = get_json(format!("{}/events", blog.url(Service::EventBus))).await;
     assert_eq!(
         log_after, log_before,
         "the bus's log lives on the volume, so a new container must serve the same events"

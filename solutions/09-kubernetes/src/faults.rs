@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use crate::load::{self, Manifests, Problem};
-use crate::{hardening, ingress, wiring};
+use crate::{hardening, ingress, network, wiring};
 
 type Check = fn(&Manifests) -> Vec<Problem>;
 
-const CHECKS: [(&str, Check); 11] = [
+const CHECKS: [(&str, Check); 14] = [
     ("kustomization", load::kustomization),
     ("selectors", wiring::selectors),
     ("ports", wiring::ports),
@@ -21,6 +21,9 @@ const CHECKS: [(&str, Check); 11] = [
     ("deployments", hardening::deployments),
     ("probes", hardening::probes),
     ("security", hardening::security),
+    ("pre_stop", hardening::pre_stop),
+    ("cors", wiring::cors),
+    ("policies", network::policies),
 ];
 
 /// The real manifests (both crates sit two folders below the root).
@@ -402,4 +405,189 @@ fn a_file_the_kustomization_forgets() {
         &["[kustomization] k8s: Kustomization: does not list posts-srv.yaml"],
     );
     // The NodePort Service is gone only from -k, not from the folder, so coverage still holds.
+}
+
+#[test]
+fn a_service_offered_on_another_port_than_the_catalogues() {
+    let problems = broken(
+        "moderation.yaml",
+        "      port: 4003\n",
+        "      port: 4013\n",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[service_coverage] k8s/moderation.yaml: Service moderation-srv: offers the moderation service on the ports [4013]",
+            "port: 4003",
+        ],
+    );
+}
+
+#[test]
+fn a_policy_that_keeps_the_bus_out_of_query() {
+    let policy = "  podSelector:\n    matchLabels:\n      app: query\n  policyTypes: [\"Ingress\"]\n  ingress:\n    - from:\n        - podSelector:\n            matchLabels:\n              app: event-bus\n";
+    let without_bus = "  podSelector:\n    matchLabels:\n      app: query\n  policyTypes: [\"Ingress\"]\n  ingress:\n    - from:\n        - podSelector:\n            matchLabels:\n              app: event-bus-depl\n";
+    let problems = broken("network-policies.yaml", policy, without_bus);
+    assert_found(
+        &problems,
+        &[
+            "[policies] k8s/network-policies.yaml: NetworkPolicy query-policy: the event-bus service cannot connect to port 4002 of the query service",
+            "the bus delivers every event to it",
+        ],
+    );
+    assert_found(
+        &problems,
+        &[
+            "[policies]",
+            "query-policy: lets in the pods labelled {app=event-bus-depl}, but no Deployment's pods",
+        ],
+    );
+}
+
+#[test]
+fn a_policy_that_lets_anyone_reach_the_events_of_moderation() {
+    let rule = "    - from:\n        - podSelector:\n            matchLabels:\n              app: event-bus\n      ports:\n        - protocol: TCP\n          port: 4003\n";
+    let problems = broken(
+        "network-policies.yaml",
+        rule,
+        "    - ports:\n        - protocol: TCP\n          port: 4003\n",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[policies] k8s/network-policies.yaml: NetworkPolicy moderation-policy: lets ",
+            "any pod of another namespace and the outside world connect to port 4003 of the moderation service, but only the event-bus service should",
+            "forged events on POST /events",
+        ],
+    );
+}
+
+#[test]
+fn a_policy_for_the_wrong_port_or_pods_and_a_pod_without_one() {
+    let problems = broken(
+        "network-policies.yaml",
+        "          port: 4005\n",
+        "          port: 4006\n",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[policies]",
+            "the posts service cannot connect to port 4005 of the event-bus service",
+            "EVENT_BUS_URL",
+        ],
+    );
+    let problems = broken(
+        "network-policies.yaml",
+        "  podSelector:\n    matchLabels:\n      app: client\n",
+        "  podSelector:\n    matchLabels:\n      app: web\n",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[policies]",
+            "client-policy: its podSelector {app=web} selects no pod of any Deployment",
+        ],
+    );
+    assert_found(
+        &problems,
+        &[
+            "[policies] k8s/client.yaml: Deployment client-depl: no NetworkPolicy selects its pods",
+            "lets in only the ingress controller",
+        ],
+    );
+}
+
+#[test]
+fn an_ingress_path_to_the_events_of_a_service() {
+    let path = "          - path: /posts/create\n";
+    let problems = broken(
+        "ingress.yaml",
+        path,
+        "          - path: /events\n            pathType: ImplementationSpecific\n            backend:\n              service:\n                name: moderation-srv\n                port:\n                  number: 4003\n          - path: /posts/create\n",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[routing] k8s/ingress.yaml: Ingress ingress-srv: POST http://posts.com/events goes to the Service moderation-srv",
+            "forged events",
+        ],
+    );
+}
+
+#[test]
+fn cors_that_leaves_out_the_page_or_opens_the_bus() {
+    let problems = broken(
+        "posts.yaml",
+        "value: http://posts.com",
+        "value: http://posts.com/",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[cors]",
+            "posts-depl: CORS_ORIGINS holds \"http://posts.com/\", which is not an origin",
+        ],
+    );
+    assert_found(
+        &problems,
+        &[
+            "[cors]",
+            "posts-depl: CORS_ORIGINS is \"http://posts.com/\", which leaves out http://posts.com",
+        ],
+    );
+    let problems = broken(
+        "query.yaml",
+        "            - name: CORS_ORIGINS\n              value: http://posts.com\n",
+        "",
+    );
+    assert_found(
+        &problems,
+        &["[cors] k8s/query.yaml: Deployment query-depl: CORS_ORIGINS is not set"],
+    );
+    let problems = broken(
+        "event-bus.yaml",
+        "            - name: DATA_DIR\n",
+        "            - name: CORS_ORIGINS\n              value: \"*\"\n            - name: DATA_DIR\n",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[cors]",
+            "event-bus-depl: sets CORS_ORIGINS to \"*\", but the page never calls the event-bus service",
+        ],
+    );
+}
+
+#[test]
+fn a_rolling_pod_that_stops_without_a_pause() {
+    let pause = "          lifecycle:\n            preStop:\n              sleep:\n                seconds: 5\n";
+    let problems = broken("moderation.yaml", pause, "");
+    assert_found(
+        &problems,
+        &[
+            "[pre_stop] k8s/moderation.yaml: Deployment moderation-depl: rolls out with RollingUpdate, but its container has no `lifecycle.preStop.sleep`",
+        ],
+    );
+    let problems = broken(
+        "client.yaml",
+        pause,
+        "          lifecycle:\n            preStop:\n              exec:\n                command: [\"sleep\", \"5\"]\n",
+    );
+    assert_found(
+        &problems,
+        &[
+            "[pre_stop]",
+            "client-depl: its preStop runs a command (exec), but the image has no shell",
+        ],
+    );
+    let problems = broken(
+        "client.yaml",
+        "                seconds: 5\n",
+        "                seconds: 25\n",
+    );
+    assert_found(
+        &problems,
+        &["[pre_stop]", "sleeps 25 s of its 30 s grace period"],
+    );
 }

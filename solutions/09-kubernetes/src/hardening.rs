@@ -7,25 +7,24 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::load::{Manifests, Problem};
 use crate::pods::{Pod, show_port};
-use crate::system::{self, IMAGE, IMAGE_USER, LIVENESS_PATH, READINESS_PATH};
+use crate::system::{
+    BlogService, IMAGE, IMAGE_USER, LIVENESS_PATH, READINESS_PATH, SHUTDOWN_SECONDS,
+};
 
 // ANCHOR: deployments
 /// One Deployment per blog service, named `<service>-depl`, running the
 /// built image (never pulled) with the service's name as its argument.
 pub fn deployments(manifests: &Manifests) -> Vec<Problem> {
     let (pods, mut problems) = Pod::all(manifests);
-    let names: Vec<&str> = system::blog_services().iter().map(|s| s.name).collect();
-    for service in system::blog_services() {
-        let running: Vec<&Pod> = pods
-            .iter()
-            .filter(|p| p.service.is_some_and(|s| s.name == service.name))
-            .collect();
+    let names: Vec<&str> = BlogService::ALL.iter().map(|s| s.name()).collect();
+    for service in BlogService::ALL {
+        let running: Vec<&Pod> = pods.iter().filter(|p| p.service == Some(service)).collect();
         match running.as_slice() {
             [] => problems.push(manifests.problem(
                 "Deployment",
                 format!(
                     "no Deployment runs the {0} service (a container with image {IMAGE} and args: [\"{0}\"])",
-                    service.name
+                    service.name()
                 ),
             )),
             [_] => {}
@@ -34,7 +33,7 @@ pub fn deployments(manifests: &Manifests) -> Vec<Problem> {
                     problems.push(pod.object.problem(format!(
                         "is one of {} Deployments running the {} service; keep one",
                         several.len(),
-                        service.name
+                        service.name()
                     )));
                 }
             }
@@ -45,7 +44,7 @@ pub fn deployments(manifests: &Manifests) -> Vec<Problem> {
         let args = container.args.clone().unwrap_or_default();
         match pod.service {
             Some(service) if args.len() == 1 => {
-                let wanted = format!("{}-depl", service.name);
+                let wanted = format!("{service}-depl");
                 if pod.object.name != wanted {
                     problems.push(pod.object.problem(format!(
                         "is named {}; name it {wanted}: `cargo workbook deploy` waits for `deployment/{wanted}`",
@@ -76,14 +75,13 @@ pub fn deployments(manifests: &Manifests) -> Vec<Problem> {
             )));
         }
         if let Some(service) = pod.service
-            && let Some(reason) = service.single_pod
+            && let Some(reason) = service.single_instance()
         {
             let spec = &pod.deployment.spec;
             let replicas = spec.replicas.unwrap_or(1);
             if replicas != 1 {
                 problems.push(pod.object.problem(format!(
-                    "has {replicas} replicas; the {} service must run as exactly one pod: {reason}",
-                    service.name
+                    "has {replicas} replicas; the {service} service must run as exactly one pod: {reason}"
                 )));
             }
             let strategy = spec
@@ -94,8 +92,7 @@ pub fn deployments(manifests: &Manifests) -> Vec<Problem> {
             if strategy != "Recreate" {
                 problems.push(pod.object.problem(format!(
                     "updates with strategy {strategy}, which starts the new pod before it stops the old one; \
-                     the {} service needs `strategy: {{type: Recreate}}`: {reason}",
-                    service.name
+                     the {service} service needs `strategy: {{type: Recreate}}`: {reason}"
                 )));
             }
         }
@@ -103,6 +100,63 @@ pub fn deployments(manifests: &Manifests) -> Vec<Problem> {
     problems
 }
 // ANCHOR_END: deployments
+
+// ANCHOR: pre_stop
+/// A pod that a rolling update replaces first pauses (`preStop`), then stops.
+///
+/// When Kubernetes decides to stop a pod it does two things at once: it
+/// sends the pod SIGTERM, and it removes the pod from its Services'
+/// endpoints, which every node and the ingress learn of a moment later.
+/// Without a pause, requests sent in that moment meet a pod that has
+/// stopped listening. A rolling update promises no downtime, so its pods
+/// pause first; the image has no shell, hence the `sleep` action
+/// (Kubernetes 1.30 and later) rather than `exec: sleep`.
+pub fn pre_stop(manifests: &Manifests) -> Vec<Problem> {
+    let (pods, mut problems) = Pod::all(manifests);
+    for pod in &pods {
+        let spec = &pod.deployment.spec;
+        let strategy = spec
+            .strategy
+            .as_ref()
+            .and_then(|s| s.type_.as_deref())
+            .unwrap_or("RollingUpdate");
+        let handler = pod
+            .container
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref());
+        if handler.is_some_and(|h| h.exec.is_some()) {
+            problems.push(pod.object.problem(
+                "its preStop runs a command (exec), but the image has no shell and no `sleep` program; \
+                 use `preStop: {sleep: {seconds: 5}}`",
+            ));
+            continue;
+        }
+        let seconds = handler.and_then(|h| h.sleep.as_ref()).map(|s| s.seconds);
+        let grace = pod.spec.termination_grace_period_seconds.unwrap_or(30);
+        match seconds {
+            None if strategy == "RollingUpdate" => problems.push(pod.object.problem(
+                "rolls out with RollingUpdate, but its container has no `lifecycle.preStop.sleep`: the old \
+                 pod would stop listening while the Services and the ingress still send it requests for a \
+                 moment; add `lifecycle: {preStop: {sleep: {seconds: 5}}}`",
+            )),
+            None => {}
+            Some(seconds) if seconds < 1 => problems.push(pod.object.problem(format!(
+                "its preStop sleeps {seconds} s, which gives the endpoints no time to forget the pod; sleep a few seconds"
+            ))),
+            Some(seconds) if seconds + SHUTDOWN_SECONDS > grace => {
+                problems.push(pod.object.problem(format!(
+                    "its preStop sleeps {seconds} s of its {grace} s grace period (terminationGracePeriodSeconds), \
+                     which leaves less than the {SHUTDOWN_SECONDS} s the service may need to finish its requests \
+                     before it is killed; sleep less, or give it a longer grace period"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    problems
+}
+// ANCHOR_END: pre_stop
 
 // ANCHOR: probes
 /// Liveness on `/healthz` and readiness on `/readyz`, on the port the program listens on.
@@ -305,7 +359,7 @@ pub fn data(manifests: &Manifests) -> Vec<Problem> {
             }
         }
         let Some(service) = pod.service else { continue };
-        if !service.keeps_data {
+        if !service.keeps_data() {
             continue;
         }
         let data_dir = pod.env.get("DATA_DIR").cloned().unwrap_or_default();
@@ -319,14 +373,13 @@ pub fn data(manifests: &Manifests) -> Vec<Problem> {
             problems.push(pod.object.problem(format!(
                 "the {} service keeps its SQLite file in DATA_DIR ({data_dir}), but nothing is mounted there: \
                  on a read-only root file system it cannot write, and without a volume its data dies with the pod",
-                service.name
+                service.name()
             )));
             continue;
         };
         if mount.read_only == Some(true) {
             problems.push(pod.object.problem(format!(
-                "mounts {data_dir} read-only, but the {} service writes there",
-                service.name
+                "mounts {data_dir} read-only, but the {service} service writes there"
             )));
         }
         let claim = volumes
@@ -337,7 +390,8 @@ pub fn data(manifests: &Manifests) -> Vec<Problem> {
             problems.push(pod.object.problem(format!(
                 "mounts {data_dir} from the volume {}, which is not a PersistentVolumeClaim: the {} service's data \
                  would be lost when the pod is replaced (`kubectl rollout restart`, a crash on another node)",
-                mount.name, service.name
+                mount.name,
+                service.name()
             )));
         }
     }

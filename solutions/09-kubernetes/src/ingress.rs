@@ -14,8 +14,8 @@ use regex::{Regex, RegexBuilder};
 
 use crate::load::{Manifests, Object, Problem};
 use crate::pods::Pod;
-use crate::system::{CLIENT_CALLS, HOST};
-use crate::wiring::selected;
+use crate::system::{BlogService, CLIENT_CALLS, HOST};
+use crate::wiring::{names, selected};
 
 const USE_REGEX: &str = "nginx.ingress.kubernetes.io/use-regex";
 
@@ -241,17 +241,17 @@ pub fn routing(manifests: &Manifests) -> Vec<Problem> {
             ));
             continue;
         };
-        let reached: Vec<&str> = match manifests.service(&location.service) {
+        let reached: Vec<BlogService> = match manifests.service(&location.service) {
             Some((_, service)) => selected(service, &pods)
                 .iter()
-                .filter_map(|pod| pod.service.map(|s| s.name))
+                .filter_map(|pod| pod.service)
                 .collect(),
             None => Vec::new(),
         };
         if reached != [call.service] {
             let landed = match reached.as_slice() {
                 [] => "no pod (check the Service's selector)".to_string(),
-                several => format!("the {} service", several.join(" and ")),
+                several => names(several),
             };
             problems.push(Problem {
                 file: location.file.clone(),
@@ -260,6 +260,35 @@ pub fn routing(manifests: &Manifests) -> Vec<Problem> {
                     "{request} goes to the Service {} (the path {} matches it first; paths are tried in this order: {order:?}), \
                      which reaches {landed}; the {} service must answer it",
                     location.service, location.path, call.service
+                ),
+            });
+        }
+    }
+    // And no service's events endpoint is open to the world: the
+    // NetworkPolicies let the ingress controller connect to posts, comments
+    // and query, so it is the ingress that must keep their `/events` inside.
+    for path in ["/events", "/events/batch"] {
+        let Some(location) = router.route(path) else {
+            continue;
+        };
+        let reached: Vec<BlogService> = match manifests.service(&location.service) {
+            Some((_, service)) => selected(service, &pods)
+                .iter()
+                .filter_map(|pod| pod.service)
+                .filter(|s| s.subscribes() || *s == BlogService::EventBus)
+                .collect(),
+            None => Vec::new(),
+        };
+        if !reached.is_empty() {
+            problems.push(Problem {
+                file: location.file.clone(),
+                object: location.ingress.clone(),
+                message: format!(
+                    "POST http://{HOST}{path} goes to the Service {} (the path {} matches it), which is {}: \
+                     anyone who can reach {HOST} could post forged events; no path may send {path} to a service",
+                    location.service,
+                    location.path,
+                    names(&reached)
                 ),
             });
         }

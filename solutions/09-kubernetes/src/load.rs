@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use serde_json::Value;
 
 /// Something wrong in the manifests, said so that a person can find it and fix it.
@@ -32,6 +32,7 @@ pub enum Resource {
     Service(Box<Service>),
     Ingress(Box<Ingress>),
     Claim(Box<PersistentVolumeClaim>),
+    NetworkPolicy(Box<NetworkPolicy>),
 }
 
 /// One document of one file.
@@ -50,6 +51,7 @@ impl Object {
             Resource::Service(_) => "Service",
             Resource::Ingress(_) => "Ingress",
             Resource::Claim(_) => "PersistentVolumeClaim",
+            Resource::NetworkPolicy(_) => "NetworkPolicy",
         }
     }
 
@@ -68,11 +70,12 @@ impl Object {
 }
 
 /// The `apiVersion` each kind must have: the current, stable one.
-const API_VERSIONS: [(&str, &str); 4] = [
+const API_VERSIONS: [(&str, &str); 5] = [
     ("Deployment", "apps/v1"),
     ("Service", "v1"),
     ("Ingress", "networking.k8s.io/v1"),
     ("PersistentVolumeClaim", "v1"),
+    ("NetworkPolicy", "networking.k8s.io/v1"),
 ];
 
 /// The file `kubectl apply -k` reads. Without an extension, so that
@@ -207,6 +210,13 @@ impl Manifests {
         })
     }
 
+    pub fn network_policies(&self) -> impl Iterator<Item = (&Object, &NetworkPolicy)> {
+        self.objects.iter().filter_map(|o| match &o.resource {
+            Resource::NetworkPolicy(p) => Some((o, p.as_ref())),
+            _ => None,
+        })
+    }
+
     /// The Service called `name`.
     pub fn service(&self, name: &str) -> Option<(&Object, &Service)> {
         self.services().find(|(o, _)| o.name == name)
@@ -316,6 +326,9 @@ fn object(file: &str, number: usize, document: Value) -> Result<Option<Object>, 
         }
         "Service" => Resource::Service(Box::new(serde_json::from_value(document).map_err(typed)?)),
         "Ingress" => Resource::Ingress(Box::new(serde_json::from_value(document).map_err(typed)?)),
+        "NetworkPolicy" => {
+            Resource::NetworkPolicy(Box::new(serde_json::from_value(document).map_err(typed)?))
+        }
         _ => Resource::Claim(Box::new(serde_json::from_value(document).map_err(typed)?)),
     };
     Ok(Some(Object {

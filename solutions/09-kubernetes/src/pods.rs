@@ -91,7 +91,7 @@ impl<'a> Pod<'a> {
     pub fn listen_port(&self) -> Option<i32> {
         match self.env.get("PORT") {
             Some(port) => port.trim().parse().ok(),
-            None => self.service.map(|s| i32::from(s.default_port)),
+            None => self.service.map(|s| i32::from(s.default_port())),
         }
     }
 
@@ -113,7 +113,7 @@ impl<'a> Pod<'a> {
     /// `posts-depl (the posts service)` for messages.
     pub fn describe(&self) -> String {
         match self.service {
-            Some(service) => format!("{} (the {} service)", self.object.name, service.name),
+            Some(service) => format!("{} (the {service} service)", self.object.name),
             None => self.object.name.clone(),
         }
     }

@@ -1,7 +1,15 @@
 //! What the manifests must agree with: the image the build produces, and for
 //! each service of the blog its port, its data and who it talks to.
+//!
+//! The facts about the services themselves (names, ports, data, links,
+//! who subscribes to the bus) are the blog's service catalogue
+//! (`crates/catalogue`), read here, never copied: a service added there is
+//! checked here at once. What is written in this file is about Kubernetes
+//! alone: the image, the host name of the ingress, the page's calls.
 
-use blog::launcher::SERVICES;
+/// A service of the blog, as the catalogue knows it. Called `BlogService`
+/// here, because the manifests have Kubernetes Services too.
+pub use blog_catalogue::{Link, Service as BlogService};
 
 /// The image `docker build -t blog:0.1.0 .` (or `minikube image build`) produces:
 /// one image for every service, the service chosen by its first argument.
@@ -17,107 +25,44 @@ pub const IMAGE_USER: i64 = 65532;
 /// The host name the ingress answers for (an `/etc/hosts` entry points it at minikube).
 pub const HOST: &str = "posts.com";
 
-/// One service of the blog, as far as its deployment is concerned.
-#[derive(Clone, Copy, Debug)]
-pub struct BlogService {
-    /// As in `blog <name>`: posts, comments, query, moderation, event-bus, client.
-    pub name: &'static str,
-    /// The port it listens on when `PORT` is not set.
-    pub default_port: u16,
-    /// It keeps a SQLite file in `DATA_DIR`, which must outlive the pod.
-    pub keeps_data: bool,
-    /// Why it must run as exactly one pod, replaced by stopping the old one
-    /// first (`Recreate`); `None` if several pods, or a rolling update, are fine.
-    pub single_pod: Option<&'static str>,
-}
+/// Where the browser loads the page from in the cluster: the only origin
+/// whose scripts may call the blog's APIs (CORS).
+pub const PAGE_ORIGIN: &str = "http://posts.com";
 
-/// Every service of the blog, in the order they start.
-pub fn blog_services() -> Vec<BlogService> {
-    SERVICES
-        .iter()
-        .map(|s| {
-            let keeps_data = matches!(s.name, "posts" | "comments" | "event-bus");
-            let single_pod = match s.name {
-                "posts" | "comments" | "event-bus" => Some(
-                    "its SQLite file is on a ReadWriteOnce volume: two pods (or an old and a new one \
-                     during a rolling update) would write the same file",
-                ),
-                "query" => Some(
-                    "the bus pushes each event once to its Service, which hands it to ONE pod: \
-                     with two pods each read model would miss events",
-                ),
-                _ => None,
-            };
-            BlogService {
-                name: s.name,
-                default_port: s.default_port,
-                keeps_data,
-                single_pod,
-            }
-        })
-        .collect()
-}
+/// The variable through which a service learns which origins' pages may
+/// call it from a browser (comma-separated; the services' default is the
+/// client on localhost:3000, which in the cluster is not where the page is).
+pub const CORS_ORIGINS: &str = "CORS_ORIGINS";
 
+/// The service a Deployment runs, from the first of its `args`.
 pub fn blog_service(name: &str) -> Option<BlogService> {
-    blog_services().into_iter().find(|s| s.name == name)
+    BlogService::from_name(name)
 }
 
-/// An environment variable that holds where another service is.
-#[derive(Clone, Copy, Debug)]
-pub struct Link {
-    /// The service whose environment it is in.
-    pub from: &'static str,
-    pub variable: &'static str,
-    /// The services the URLs in it must reach (a list for `SUBSCRIBERS`).
-    pub to: &'static [&'static str],
-    /// The service cannot work without it (the default is `localhost`, which in a pod is the pod itself).
-    pub required: bool,
+/// The links a service follows itself, from its pod: their URLs must name
+/// cluster Services.
+pub fn pod_links(service: BlogService) -> impl Iterator<Item = &'static Link> {
+    service.links().iter().filter(|link| !link.from_browser)
 }
 
-/// Who talks to whom, through which variable.
-pub const LINKS: [Link; 6] = [
-    Link {
-        from: "posts",
-        variable: "EVENT_BUS_URL",
-        to: &["event-bus"],
-        required: true,
-    },
-    Link {
-        from: "comments",
-        variable: "EVENT_BUS_URL",
-        to: &["event-bus"],
-        required: true,
-    },
-    Link {
-        from: "comments",
-        variable: "POSTS_URL",
-        to: &["posts"],
-        required: false,
-    },
-    Link {
-        from: "query",
-        variable: "EVENT_BUS_URL",
-        to: &["event-bus"],
-        required: true,
-    },
-    Link {
-        from: "moderation",
-        variable: "EVENT_BUS_URL",
-        to: &["event-bus"],
-        required: true,
-    },
-    Link {
-        from: "event-bus",
-        variable: "SUBSCRIBERS",
-        to: &["posts", "comments", "query", "moderation"],
-        required: true,
-    },
-];
+/// The links the service hands to the BROWSER (the client's `POSTS_URL`,
+/// ...): cluster names mean nothing there, so in the cluster they are empty,
+/// which means the page's own origin, http://posts.com, where the ingress
+/// sends each path to the right service.
+pub fn browser_links(service: BlogService) -> impl Iterator<Item = &'static Link> {
+    service.links().iter().filter(|link| link.from_browser)
+}
 
-/// The client's variables: URLs the BROWSER uses, so they cannot be cluster
-/// names. Empty means the page's own origin, http://posts.com, where the
-/// ingress sends each path to the right service.
-pub const BROWSER_URLS: [&str; 3] = ["POSTS_URL", "COMMENTS_URL", "QUERY_URL"];
+/// The services the page calls from the browser: they must allow its origin (CORS).
+pub fn called_by_the_page() -> Vec<BlogService> {
+    let mut called: Vec<BlogService> = BlogService::ALL
+        .into_iter()
+        .flat_map(|service| browser_links(service).flat_map(|link| link.to.iter().copied()))
+        .collect();
+    called.sort();
+    called.dedup();
+    called
+}
 
 // ANCHOR: client_calls
 /// A request the page makes to http://posts.com, and the service that must answer it.
@@ -125,7 +70,7 @@ pub const BROWSER_URLS: [&str; 3] = ["POSTS_URL", "COMMENTS_URL", "QUERY_URL"];
 pub struct ClientCall {
     pub method: &'static str,
     pub path: &'static str,
-    pub service: &'static str,
+    pub service: BlogService,
 }
 
 /// Everything the browser asks posts.com for (`5f2c9a1e0b7d4c36` stands for any post id).
@@ -133,40 +78,63 @@ pub const CLIENT_CALLS: [ClientCall; 7] = [
     ClientCall {
         method: "GET",
         path: "/",
-        service: "client",
+        service: BlogService::Client,
     },
     ClientCall {
         method: "GET",
         path: "/app.js",
-        service: "client",
+        service: BlogService::Client,
     },
     ClientCall {
         method: "GET",
         path: "/config.js",
-        service: "client",
+        service: BlogService::Client,
     },
     ClientCall {
         method: "GET",
         path: "/posts",
-        service: "query",
+        service: BlogService::Query,
     },
     ClientCall {
         method: "POST",
         path: "/posts/create",
-        service: "posts",
+        service: BlogService::Posts,
     },
     ClientCall {
         method: "POST",
         path: "/posts/5f2c9a1e0b7d4c36/comments",
-        service: "comments",
+        service: BlogService::Comments,
     },
     ClientCall {
         method: "GET",
         path: "/style.css",
-        service: "client",
+        service: BlogService::Client,
     },
 ];
 // ANCHOR_END: client_calls
+
+/// The namespace the blog is deployed in (`kubectl apply` without `-n`).
+pub const NAMESPACE: &str = "default";
+
+/// Where minikube's ingress addon runs ingress-nginx's controller: its
+/// namespace and its pods' labels. The ingress is a pod like any other, so a
+/// NetworkPolicy must let it in where it sends the page's requests.
+pub const INGRESS_NAMESPACE: &str = "ingress-nginx";
+pub const INGRESS_CONTROLLER_LABELS: [(&str, &str); 3] = [
+    ("app.kubernetes.io/name", "ingress-nginx"),
+    ("app.kubernetes.io/instance", "ingress-nginx"),
+    ("app.kubernetes.io/component", "controller"),
+];
+
+/// The label Kubernetes gives every namespace: its name. A NetworkPolicy
+/// selects another namespace by it.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// How long a service may take to stop after SIGTERM: it finishes its
+/// requests in flight and exits (well under 2 s in chapter 8's test; 10 s is
+/// what `docker stop` grants). A pod's grace period must leave it this much
+/// after its `preStop` pause.
+pub const SHUTDOWN_SECONDS: i64 = 10;
 
 /// The probes every service answers (blog-runtime's common layers):
 /// `/healthz` while the process works, `/readyz` once it can serve.
@@ -178,35 +146,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_service_of_the_blog_is_known_with_its_port() {
-        let ports: Vec<(&str, u16)> = blog_services()
-            .iter()
-            .map(|s| (s.name, s.default_port))
-            .collect();
-        assert_eq!(
-            ports,
-            [
-                ("event-bus", 4005),
-                ("posts", 4000),
-                ("comments", 4001),
-                ("query", 4002),
-                ("moderation", 4003),
-                ("client", 3000)
-            ]
-        );
+    fn the_page_origin_is_the_ingress_host() {
+        assert_eq!(PAGE_ORIGIN, format!("http://{HOST}"));
     }
 
     #[test]
-    fn links_and_calls_name_real_services() {
-        let known = |name: &str| blog_service(name).is_some();
-        for link in LINKS {
-            assert!(
-                known(link.from) && link.to.iter().all(|t| known(t)),
-                "{link:?}"
-            );
-        }
-        for call in CLIENT_CALLS {
-            assert!(known(call.service), "{call:?}");
-        }
+    fn the_page_calls_the_services_its_links_name() {
+        // Every API the page calls through the ingress is one its links name,
+        // and the other way round: CORS is allowed exactly where it is used.
+        let mut answering: Vec<BlogService> = CLIENT_CALLS
+            .iter()
+            .map(|call| call.service)
+            .filter(|&s| s != BlogService::Client)
+            .collect();
+        answering.sort();
+        answering.dedup();
+        assert_eq!(answering, called_by_the_page());
+        assert!(!called_by_the_page().contains(&BlogService::EventBus));
     }
 }

@@ -9,7 +9,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::load::{Manifests, Problem};
 use crate::pods::{Pod, show_port};
-use crate::system::{BROWSER_URLS, LINKS};
+use crate::system::{
+    BlogService, CORS_ORIGINS, HOST, PAGE_ORIGIN, browser_links, called_by_the_page, pod_links,
+};
 
 /// The pods a Service sends traffic to: those whose labels include all of
 /// its selector. A Service without a selector selects nothing.
@@ -20,6 +22,15 @@ pub fn selected<'p, 'a>(service: &Service, pods: &'p [Pod<'a>]) -> Vec<&'p Pod<'
     }
     pods.iter()
         .filter(|pod| includes(&pod.labels(), &selector))
+        .collect()
+}
+
+/// The `port`s a Service offers (what a URL that names it must use).
+fn port_numbers(service: &Service) -> Vec<i32> {
+    let ports = service.spec.as_ref().and_then(|s| s.ports.as_ref());
+    ports
+        .iter()
+        .flat_map(|p| p.iter().map(|p| p.port))
         .collect()
 }
 
@@ -228,7 +239,6 @@ pub fn service_name(host: &str) -> Option<&str> {
 pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
     let (pods, mut problems) = Pod::all(manifests);
     for pod in &pods {
-        let service = pod.service.map(|s| s.name).unwrap_or("");
         for var in pod.container.env.iter().flatten() {
             if var.value_from.is_some() {
                 problems.push(pod.object.problem(format!(
@@ -245,25 +255,30 @@ pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
                  the Service nor the probes can reach it; leave HOST out (the image sets 0.0.0.0)"
             )));
         }
-        if service == "client" {
-            for name in BROWSER_URLS {
-                match pod.env.get(name).map(|v| v.trim()) {
-                    Some("") => {}
-                    None => problems.push(pod.object.problem(format!(
-                        "{name} is not set, so the page would call http://localhost:...; set it to \"\" \
-                         so the browser calls posts.com, the page's own origin, and the ingress routes the call"
-                    ))),
-                    Some(value) => problems.push(pod.object.problem(format!(
-                        "{name} is {value:?}, but this URL is used by the BROWSER, which cannot reach \
-                         the cluster's Services by name; set it to \"\" (the page's own origin, posts.com)"
-                    ))),
-                }
+        // URLs the browser uses: the page's own origin, which the ingress routes.
+        let mut for_the_browser = vec![CORS_ORIGINS];
+        for link in pod.service.into_iter().flat_map(browser_links) {
+            for_the_browser.push(link.variable);
+            match pod.env.get(link.variable).map(|v| v.trim()) {
+                Some("") => {}
+                None => problems.push(pod.object.problem(format!(
+                    "{} is not set, so the page would call http://localhost:...; set it to \"\" \
+                     so the browser calls {HOST}, the page's own origin, and the ingress routes the call",
+                    link.variable
+                ))),
+                Some(value) => problems.push(pod.object.problem(format!(
+                    "{} is {value:?}, but this URL is used by the BROWSER, which cannot reach \
+                     the cluster's Services by name; set it to \"\" (the page's own origin, {HOST})",
+                    link.variable
+                ))),
             }
-            continue;
         }
-        // Every URL must name a Service and one of its ports.
+        // Every other URL must name a Service and one of its ports.
         let mut unreachable = false;
         for (name, value) in &pod.env {
+            if for_the_browser.contains(&name.as_str()) {
+                continue;
+            }
             for url in urls_in(value) {
                 let message = match reach(manifests, &pods, &url) {
                     Ok(reached) if reached.is_empty() => format!(
@@ -280,23 +295,24 @@ pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
                 );
             }
         }
+        let Some(service) = pod.service else { continue };
         if unreachable {
             continue;
         }
-        // And reach the services it is for.
-        for link in LINKS.iter().filter(|l| l.from == service) {
+        // And reach the services the catalogue says it is for.
+        for link in pod_links(service) {
             let Some(value) = pod.env.get(link.variable) else {
                 if link.required {
                     problems.push(pod.object.problem(format!(
                         "{} is not set, so the {service} service would use localhost, which in a pod is the pod itself; \
                          set it to the URL of the {} Service",
                         link.variable,
-                        link.to.join(", ")
+                        names(link.to)
                     )));
                 }
                 continue;
             };
-            let mut reached: Vec<&str> = urls_in(value)
+            let mut reached: Vec<BlogService> = urls_in(value)
                 .iter()
                 .filter_map(|url| reach(manifests, &pods, url).ok())
                 .flatten()
@@ -318,16 +334,93 @@ pub fn env_urls(manifests: &Manifests) -> Vec<Problem> {
 }
 // ANCHOR_END: env_urls
 
-fn names(services: &[&str]) -> String {
+// ANCHOR: cors
+/// The services the page calls allow its origin, http://posts.com (and
+/// only real origins); the others allow no browser at all.
+pub fn cors(manifests: &Manifests) -> Vec<Problem> {
+    let (pods, mut problems) = Pod::all(manifests);
+    let called = called_by_the_page();
+    for pod in &pods {
+        let Some(service) = pod.service else { continue };
+        let value = pod.env.get(CORS_ORIGINS);
+        if !called.contains(&service) {
+            if let Some(value) = value {
+                problems.push(pod.object.problem(format!(
+                    "sets {CORS_ORIGINS} to {value:?}, but the page never calls the {service} service: \
+                     leave it out, so that no web page may call it from a browser"
+                )));
+            }
+            continue;
+        }
+        let Some(value) = value else {
+            problems.push(pod.object.problem(format!(
+                "{CORS_ORIGINS} is not set, so the {service} service allows the pages of its default \
+                 origins (the client on localhost:3000), which in the cluster are no page of the blog; \
+                 set it to {PAGE_ORIGIN}, where the page is"
+            )));
+            continue;
+        };
+        let origins: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .collect();
+        for origin in &origins {
+            if *origin == "*" {
+                problems.push(pod.object.problem(format!(
+                    "{CORS_ORIGINS} allows every origin (\"*\"): any page on the web could call the \
+                     {service} service from its visitors' browsers; allow only {PAGE_ORIGIN}"
+                )));
+            } else if !is_origin(origin) {
+                problems.push(pod.object.problem(format!(
+                    "{CORS_ORIGINS} holds {origin:?}, which is not an origin (scheme://host[:port], \
+                     no path, no trailing slash): a browser sends its Origin header in exactly that \
+                     form, so this entry would never match"
+                )));
+            }
+        }
+        if !origins.contains(&PAGE_ORIGIN) {
+            problems.push(pod.object.problem(format!(
+                "{CORS_ORIGINS} is {value:?}, which leaves out {PAGE_ORIGIN}, the origin of the page \
+                 that calls the {service} service"
+            )));
+        }
+    }
+    problems
+}
+// ANCHOR_END: cors
+
+/// `http://posts.com` or `https://localhost:3000`: what a browser sends as `Origin`.
+fn is_origin(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    rest.is_some_and(|host| !host.is_empty() && !host.contains(['/', '?', '#', ' ']))
+}
+
+/// `the query service and the posts service`, or `no service`.
+pub fn names(services: &[BlogService]) -> String {
+    if services.is_empty() {
+        return "no service".into();
+    }
     let named: Vec<String> = services
         .iter()
         .map(|s| format!("the {s} service"))
         .collect();
-    named.join(" and ")
+    listed(&named)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn listed(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// The blog services a URL reaches, or why it reaches none.
-fn reach<'m>(manifests: &Manifests, pods: &[Pod<'m>], url: &Url) -> Result<Vec<&'m str>, String> {
+fn reach(manifests: &Manifests, pods: &[Pod], url: &Url) -> Result<Vec<BlogService>, String> {
     if matches!(url.host.as_str(), "localhost" | "127.0.0.1" | "::1") {
         return Err("localhost inside a pod is the pod itself; name the Service instead".into());
     }
@@ -344,12 +437,7 @@ fn reach<'m>(manifests: &Manifests, pods: &[Pod<'m>], url: &Url) -> Result<Vec<&
             known.join(", ")
         ));
     };
-    let ports: Vec<i32> = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .map(|ports| ports.iter().map(|p| p.port).collect())
-        .unwrap_or_default();
+    let ports = port_numbers(service);
     if !ports.contains(&url.port) {
         return Err(format!(
             "the Service {name} has the ports {ports:?}, not {} (a URL uses the Service's `port`, not its targetPort)",
@@ -358,7 +446,7 @@ fn reach<'m>(manifests: &Manifests, pods: &[Pod<'m>], url: &Url) -> Result<Vec<&
     }
     Ok(selected(service, pods)
         .iter()
-        .filter_map(|pod| pod.service.map(|s| s.name))
+        .filter_map(|pod| pod.service)
         .collect())
 }
 
@@ -444,10 +532,24 @@ pub fn service_coverage(manifests: &Manifests) -> Vec<Problem> {
         if !reaching(pod, "ClusterIP") {
             problems.push(pod.object.problem(format!(
                 "no ClusterIP Service selects its pods, so the other services have no name to reach the {} service by",
-                service.name
+                service.name()
             )));
         }
-        if service.name == "posts" && !reaching(pod, "NodePort") {
+        // The port everything else knows the service by (localhost, Docker, the book).
+        let port = i32::from(service.default_port());
+        for (object, k8s_service) in manifests.services() {
+            let ports = port_numbers(k8s_service);
+            let selects_it = selected(k8s_service, &pods)
+                .iter()
+                .any(|p| p.object.name == pod.object.name);
+            if selects_it && !ports.is_empty() && !ports.contains(&port) {
+                problems.push(object.problem(format!(
+                    "offers the {service} service on the ports {ports:?}, but the {service} service's port is {port} \
+                     everywhere else (on localhost, in Docker, in the other services' defaults): give it `port: {port}`"
+                )));
+            }
+        }
+        if service == BlogService::Posts && !reaching(pod, "NodePort") {
             problems.push(pod.object.problem(
                 "no NodePort Service selects its pods, so the posts service cannot be tried from outside the cluster \
                  (`minikube service posts-srv --url`)",
@@ -467,6 +569,15 @@ mod tests {
         let found: Vec<(&str, i32)> = urls.iter().map(|u| (u.host.as_str(), u.port)).collect();
         assert_eq!(found, [("posts-clusterip-srv", 4000), ("query-srv", 443)]);
         assert!(urls_in("").is_empty());
+    }
+
+    #[test]
+    fn origins_have_no_path() {
+        assert!(is_origin("http://posts.com"));
+        assert!(is_origin("http://localhost:3000"));
+        assert!(!is_origin("http://posts.com/"));
+        assert!(!is_origin("posts.com"));
+        assert!(!is_origin("http://"));
     }
 
     #[test]

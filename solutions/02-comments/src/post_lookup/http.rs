@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::de::IgnoredAny;
 
 use super::{LookupFuture, PostLookup};
+use crate::error::error_chain;
 use crate::{CommentsError, PostId};
 
 /// Asks `GET {posts_url}/posts` and looks for the id in the answer.
@@ -40,19 +41,20 @@ impl PostsOverHttp {
 impl PostLookup for PostsOverHttp {
     fn post_exists<'a>(&'a self, post_id: &'a PostId) -> LookupFuture<'a> {
         Box::pin(async move {
+            // The reason goes to the log: every cause, not only "error sending request".
             let unavailable = |reason: String| CommentsError::PostsUnavailable { reason };
             let response = self
                 .client
                 .get(&self.posts_url)
                 .send()
                 .await
-                .map_err(|e| unavailable(e.to_string()))?;
+                .map_err(|e| unavailable(error_chain(&e)))?;
             if !response.status().is_success() {
                 return Err(unavailable(format!("GET /posts answered {}", response.status())));
             }
             // `GET /posts` is `{"<id>": {"id","title"}, ...}`: we only need the keys.
             let posts: HashMap<String, IgnoredAny> =
-                response.json().await.map_err(|e| unavailable(e.to_string()))?;
+                response.json().await.map_err(|e| unavailable(error_chain(&e)))?;
             Ok(posts.contains_key(post_id.as_str()))
         })
     }
