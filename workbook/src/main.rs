@@ -181,11 +181,24 @@ fn run(cli: Cli) -> Result<()> {
             let data_dir = if data_dir.is_absolute() { data_dir } else { root.join(data_dir) };
             tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
         }
-        Command::Bench { seconds, clients, rate, posts, lag, comments, mine } => {
+        Command::Bench {
+            seconds,
+            clients,
+            rate,
+            posts,
+            lag,
+            comments,
+            mine,
+        } => {
             let measure = if lag {
                 Measure::Lag { comments }
             } else {
-                Measure::System(Settings { seconds, clients, rate, posts })
+                Measure::System(Settings {
+                    seconds,
+                    clients,
+                    rate,
+                    posts,
+                })
             };
             tokio::runtime::Runtime::new()?.block_on(workbook::system::bench(&root, measure, mine))
         }

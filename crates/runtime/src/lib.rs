@@ -22,8 +22,8 @@ mod server;
 pub use backoff::Backoff;
 
 pub use http::{JsonBody, MAX_BODY_BYTES, Readiness, error_response, with_common_layers};
-pub use server::{LISTENING_PREFIX, Server, init_tracing, shutdown_signal};
 pub use server::{DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_TIMEOUT_VAR};
+pub use server::{LISTENING_PREFIX, Server, init_tracing, shutdown_signal};
 
 /// Reads an environment variable, falling back to a default that works on localhost.
 pub fn env_or(name: &str, default: &str) -> String {

@@ -44,38 +44,6 @@ use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// A service of the blog, as the launcher used to list them.
-///
-/// Compatibility only, for code not yet moved to [`blog_catalogue::Service`]
-/// (at the time of writing: `solutions/09-kubernetes/src/system.rs` and
-/// `workbook/src/deploy.rs`). New code reads the catalogue.
-#[derive(Clone, Copy, Debug)]
-pub struct ServiceInfo {
-    pub name: &'static str,
-    pub default_port: u16,
-    pub role: &'static str,
-}
-
-/// [`Service::ALL`] as [`ServiceInfo`]s. Compatibility only; see [`ServiceInfo`].
-pub const SERVICES: [ServiceInfo; Service::ALL.len()] = {
-    let mut infos = [ServiceInfo {
-        name: "",
-        default_port: 0,
-        role: "",
-    }; Service::ALL.len()];
-    let mut i = 0;
-    while i < infos.len() {
-        let service = Service::ALL[i];
-        infos[i] = ServiceInfo {
-            name: service.name(),
-            default_port: service.default_port(),
-            role: service.role(),
-        };
-        i += 1;
-    }
-    infos
-};
-
 /// Where each service's output goes.
 #[derive(Clone, Debug)]
 pub enum Logs {
