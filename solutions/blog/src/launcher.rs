@@ -828,3 +828,39 @@ fn forward(
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_service_is_told_where_its_links_are_and_which_origin_the_page_has() {
+        let plan = Plan::reference("/bin/blog".as_ref(), "/tmp/blog-data", Logs::Prefixed);
+        let env =
+            |service| -> BTreeMap<String, String> { plan.env_for(service).into_iter().collect() };
+        assert_eq!(
+            env(Service::EventBus)["SUBSCRIBERS"],
+            "http://127.0.0.1:4000,http://127.0.0.1:4001,http://127.0.0.1:4002,http://127.0.0.1:4003"
+        );
+        // The service itself calls posts; the page in the browser does too.
+        assert_eq!(env(Service::Comments)["POSTS_URL"], "http://127.0.0.1:4000");
+        assert_eq!(env(Service::Client)["POSTS_URL"], "http://localhost:4000");
+        assert_eq!(env(Service::Client)["QUERY_URL"], "http://localhost:4002");
+        for service in Service::ALL {
+            let env = env(service);
+            assert_eq!(
+                env["CORS_ORIGINS"], "http://localhost:3000,http://127.0.0.1:3000",
+                "{service}"
+            );
+            assert_eq!(env["PORT"], service.default_port().to_string());
+            assert_eq!(env["DATA_DIR"], "/tmp/blog-data");
+            for link in service.links() {
+                assert!(
+                    env.contains_key(link.variable),
+                    "{service}: {}",
+                    link.variable
+                );
+            }
+        }
+    }
+}
