@@ -87,7 +87,7 @@ pub struct Server {
 
 impl Server {
     /// Serves `router` on the listening socket the parent handed over, if
-    /// there is one (`LISTEN_FDS=1`, see [`inherited_listener`]), else on
+    /// there is one (`LISTEN_FDS=1`, systemd's socket activation), else on
     /// `addr` (port 0 picks a free port).
     ///
     /// A launcher that binds the socket itself and hands it over knows the

@@ -14,35 +14,36 @@
 //!   and the bus is told its subscribers' addresses before they even run.
 //! - **A service that dies comes back.** Each service has a supervisor task:
 //!   when the process ends without being asked to, it says so and starts it
-//!   again, waiting longer after each crash in a row ([`Backoff`]). The
-//!   socket stays open meanwhile, so requests wait instead of failing.
+//!   again, waiting longer after each crash in a row
+//!   ([`blog_runtime::Backoff`]). The socket stays open meanwhile, so
+//!   requests wait instead of failing.
 //! - **Nothing outlives the launcher.** Each child gets the parent-death
 //!   signal (SIGTERM), so even a launcher killed with SIGKILL leaves no
 //!   service behind.
 //! - **Ctrl-C stops them in order**, the client first and the bus last: each
 //!   child runs in its own process group, so the terminal's SIGINT reaches
 //!   only the launcher, which then stops them one by one.
+//!
+//! Modules: `process` starts one service's process and waits until it is
+//! ready; `supervisor` looks after it from then on.
+
+mod process;
+mod supervisor;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
-use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use blog_catalogue::Service;
-use blog_runtime::Backoff;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+
+use process::Spawner;
+use supervisor::{Request, Supervisor, supervise};
+pub use supervisor::{Status, Stopped};
 
 /// Where each service's output goes.
 #[derive(Clone, Debug)]
@@ -235,66 +236,6 @@ fn bind(service: Service, port: u16) -> Result<TcpListener> {
     Ok(listener)
 }
 
-/// How a service ended.
-#[derive(Clone, Copy, Debug)]
-pub struct Stopped {
-    pub code: Option<i32>,
-    pub took: Duration,
-    /// It did not stop within the grace period and was killed.
-    pub killed: bool,
-    /// It was not running: it had died and waited to be started again.
-    pub was_down: bool,
-}
-
-impl Stopped {
-    const WAS_DOWN: Stopped = Stopped {
-        code: None,
-        took: Duration::ZERO,
-        killed: false,
-        was_down: true,
-    };
-}
-
-impl fmt::Display for Stopped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.was_down {
-            return write!(
-                f,
-                "was not running (it had died, and waited to be started again)"
-            );
-        }
-        match (self.killed, self.code) {
-            (true, _) => write!(f, "killed after {:.1?} (it ignored SIGTERM)", self.took),
-            (false, Some(code)) => write!(f, "exited with code {code} after {:.0?}", self.took),
-            (false, None) => write!(f, "ended by a signal after {:.0?}", self.took),
-        }
-    }
-}
-
-/// What a supervisor knows about its service right now.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Status {
-    /// The process running now, if one is (none while it is being restarted).
-    pub pid: Option<u32>,
-    /// How many times it was started again after dying.
-    pub restarts: u32,
-}
-
-/// What the owner of a supervisor can ask of it.
-enum Request {
-    /// SIGTERM, up to this long to exit, then SIGKILL; and no restart.
-    Stop(Duration),
-    /// SIGKILL at once, and no restart.
-    Kill,
-}
-
-/// One service under supervision.
-struct Supervisor {
-    requests: oneshot::Sender<Request>,
-    status: watch::Receiver<Status>,
-    task: JoinHandle<Stopped>,
-}
-
 /// The running services.
 pub struct RunningSystem {
     plan: Plan,
@@ -464,369 +405,6 @@ impl RunningSystem {
         }
         stopped
     }
-}
-
-/// Everything needed to start one service's process, again and again.
-struct Spawner {
-    service: Service,
-    program: Program,
-    env: Vec<(String, String)>,
-    listener: Arc<TcpListener>,
-    logs: Logs,
-    health: String,
-}
-
-/// How long a service may take to answer `/healthz` after it starts.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// A service that ran this long since its last start did not crash "in a
-/// row": the next restart waits only the first, short delay again.
-const STABLE_AFTER: Duration = Duration::from_secs(10);
-
-impl Spawner {
-    /// Starts the process and waits until it answers `/healthz`.
-    async fn start(&self) -> Result<Process> {
-        let name = self.service.name();
-        let mut command = Command::new(&self.program.program);
-        command
-            .args(&self.program.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("LISTEN_FDS", "1")
-            .kill_on_drop(true)
-            .stdin(Stdio::null());
-        hand_over(&mut command, &self.listener);
-        let log_file = match &self.logs {
-            Logs::Prefixed => None,
-            Logs::Dir(dir) => Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join(format!("{name}.log")))?,
-            ),
-        };
-        // Standard output always comes through us, to see the service's
-        // `listening on` line; its log lines (stderr) go straight to the file.
-        command.stdout(Stdio::piped());
-        match &log_file {
-            Some(file) => command.stderr(file.try_clone()?),
-            None => command.stderr(Stdio::piped()),
-        };
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {name} with {}", self.program.program.display()))?;
-        let said_listening = Arc::new(AtomicBool::new(false));
-        let stdout_file = log_file
-            .as_ref()
-            .map(std::fs::File::try_clone)
-            .transpose()?;
-        let mut output = Vec::new();
-        output.extend(forward(
-            name,
-            child.stdout.take(),
-            stdout_file,
-            Some(said_listening.clone()),
-        ));
-        if log_file.is_none() {
-            output.extend(forward(name, child.stderr.take(), None, None));
-        }
-        match self.wait_until_ready(&mut child, &said_listening).await {
-            Ok(()) => Ok(Process { child, output }),
-            Err(error) => {
-                let _ = child.kill().await;
-                Err(error)
-            }
-        }
-    }
-
-    /// Waits until the service answers `/healthz` *and* has printed its
-    /// `listening on` line ([`blog_runtime::LISTENING_PREFIX`]). The line
-    /// comes once it also listens for SIGTERM: a service that answers but
-    /// has not said it yet could still be ended on the spot by a signal.
-    async fn wait_until_ready(&self, child: &mut Child, said_listening: &AtomicBool) -> Result<()> {
-        let name = self.service.name();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "{name} exited during start-up ({status}); see its log{}",
-                    self.log_hint()
-                );
-            }
-            let healthy = client
-                .get(&self.health)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            // The socket is ours, so whoever answered is this child.
-            if healthy && said_listening.load(Ordering::Acquire) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                if healthy {
-                    bail!(
-                        "{name} answers {} but never printed `{}URL` within {START_TIMEOUT:?} \
-                         (is it built on blog_runtime::Server?)",
-                        self.health,
-                        blog_runtime::LISTENING_PREFIX
-                    );
-                }
-                bail!(
-                    "{name} did not answer {} within {START_TIMEOUT:?}{}",
-                    self.health,
-                    self.log_hint()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log_hint(&self) -> String {
-        match &self.logs {
-            Logs::Dir(dir) => {
-                let log = std::fs::read_to_string(dir.join(format!("{}.log", self.service)))
-                    .unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                format!(
-                    ":\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-            }
-            Logs::Prefixed => " above".to_string(),
-        }
-    }
-
-    /// Says what the supervisor saw: on the terminal, or in `launcher.log`.
-    fn report(&self, message: &str) {
-        let line = format!("[  launcher] {}: {message}", self.service);
-        match &self.logs {
-            Logs::Prefixed => println!("{line}"),
-            Logs::Dir(dir) => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join("launcher.log"));
-                if let Ok(mut file) = file {
-                    let _ = writeln!(file, "{line}");
-                }
-            }
-        }
-    }
-}
-
-/// Prepares the child, between `fork` and `exec`: the listening socket as
-/// descriptor 3, the parent-death signal, a process group of its own.
-fn hand_over(command: &mut Command, listener: &TcpListener) {
-    // Ctrl-C in a terminal signals its whole foreground process group. In a
-    // group of their own, the services hear it only from us, in order.
-    command.process_group(0);
-    let launcher = nix::unistd::getpid();
-    let socket = listener.as_raw_fd();
-    // SAFETY: `pre_exec` is unsafe because the closure runs in the child
-    // after `fork`, where only async-signal-safe calls are allowed (another
-    // thread of ours may have held a lock at the moment of the fork, which
-    // stays locked forever in the child). `in_child` makes only system
-    // calls (prctl, getppid, dup2, fcntl): no allocation, no lock, no
-    // output. The descriptor it duplicates is owned by the `Arc<TcpListener>`
-    // the caller holds while the child is spawned, so it is open.
-    unsafe {
-        command.pre_exec(move || in_child(launcher, socket));
-    }
-}
-
-/// Runs in the child, between `fork` and `exec` (see [`hand_over`]).
-fn in_child(launcher: Pid, socket: RawFd) -> io::Result<()> {
-    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-    // Linux only: the kernel sends us SIGTERM when the thread that forked us
-    // ends. The launcher forks from the thread that runs its runtime or from
-    // the runtime's worker threads, which live as long as the launcher.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
-    // The launcher may have died before the line above: then nobody would
-    // ever send that signal. Our parent is someone else by now; give up.
-    if nix::unistd::getppid() != launcher {
-        // No allocation here (see `hand_over`): an error made from a number.
-        return Err(io::Error::from_raw_os_error(
-            nix::errno::Errno::ESRCH as i32,
-        ));
-    }
-    // SAFETY: `socket` is open (see `hand_over`). Whatever descriptor 3 was
-    // in this child is a close-on-exec copy of one of the parent's (a
-    // socket, a pipe already duplicated onto 0 to 2, the read end of the
-    // pipe std uses to report a failed `exec`, which it has closed by now;
-    // its write end is never 3, pipes take the lowest numbers read end
-    // first): `dup2` closes it, and nothing in this short-lived child uses
-    // it. The returned `OwnedFd` is turned back into a plain number at once,
-    // so it is never closed here.
-    let inherited = unsafe { nix::unistd::dup2_raw(BorrowedFd::borrow_raw(socket), 3)? };
-    // `dup2` leaves the new descriptor open across `exec`, except when
-    // `socket` already was 3: make sure in both cases.
-    fcntl(&inherited, FcntlArg::F_SETFD(FdFlag::empty()))?;
-    let _ = inherited.into_raw_fd();
-    Ok(())
-}
-
-/// A service's process, and the tasks that copy its output to the terminal.
-struct Process {
-    child: Child,
-    output: Vec<JoinHandle<()>>,
-}
-
-impl Process {
-    /// Waits (briefly) until what the process wrote is on the terminal, so
-    /// its last words come before what the launcher says about its end.
-    async fn drain_output(&mut self) {
-        let output = std::mem::take(&mut self.output);
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            for task in output {
-                let _ = task.await;
-            }
-        })
-        .await;
-    }
-}
-
-/// Looks after one service until asked to stop it: a process that ends
-/// unasked is reported and started again, with backoff.
-async fn supervise(
-    spawner: Spawner,
-    mut process: Process,
-    mut requests: oneshot::Receiver<Request>,
-    status: watch::Sender<Status>,
-) -> Stopped {
-    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
-    let mut started = Instant::now();
-    loop {
-        let exit = tokio::select! {
-            request = &mut requests => return end(&mut process, request).await,
-            exit = process.child.wait() => exit,
-        };
-        process.drain_output().await;
-        status.send_modify(|s| s.pid = None);
-        let mut how = match exit {
-            Ok(exit) => describe(exit),
-            Err(error) => format!("could not be watched ({error})"),
-        };
-        if started.elapsed() > STABLE_AFTER {
-            backoff.reset();
-        }
-        // Like Kubernetes' CrashLoopBackOff: try again, later each time.
-        loop {
-            let delay = backoff.next_delay();
-            spawner.report(&format!("{how}; starting it again in {delay:.1?}"));
-            let attempt = async {
-                tokio::time::sleep(delay).await;
-                spawner.start().await
-            };
-            tokio::select! {
-                // Asked to stop while it was down: nothing is left to stop (a
-                // process half started is killed as `attempt` is dropped).
-                _ = &mut requests => return Stopped::WAS_DOWN,
-                attempt = attempt => match attempt {
-                    Ok(new) => {
-                        process = new;
-                        break;
-                    }
-                    Err(error) => how = format!("did not come back: {error:#}"),
-                },
-            }
-        }
-        started = Instant::now();
-        status.send_modify(|s| {
-            s.pid = process.child.id();
-            s.restarts += 1;
-        });
-        let now = *status.borrow();
-        spawner.report(&format!(
-            "is back (pid {}, restart {})",
-            now.pid.unwrap_or_default(),
-            now.restarts
-        ));
-    }
-}
-
-fn describe(exit: ExitStatus) -> String {
-    match exit.code() {
-        Some(code) => format!("exited unexpectedly with code {code}"),
-        None => format!("died ({exit})"),
-    }
-}
-
-async fn end(
-    process: &mut Process,
-    request: Result<Request, oneshot::error::RecvError>,
-) -> Stopped {
-    let child = &mut process.child;
-    let stopped = match request {
-        Ok(Request::Stop(grace)) => terminate(child, grace).await,
-        // Kill, or the owner is gone (dropped without stopping): no orphans.
-        Ok(Request::Kill) | Err(_) => {
-            let started = Instant::now();
-            let _ = child.kill().await;
-            Stopped {
-                code: None,
-                took: started.elapsed(),
-                killed: true,
-                was_down: false,
-            }
-        }
-    };
-    process.drain_output().await;
-    stopped
-}
-
-/// SIGTERM, then up to `grace` for the process to exit, then SIGKILL.
-async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
-    let started = Instant::now();
-    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        // It may have ended a moment ago; `wait` below tells.
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-    }
-    match tokio::time::timeout(grace, child.wait()).await {
-        Ok(Ok(status)) => Stopped {
-            code: status.code(),
-            took: started.elapsed(),
-            killed: false,
-            was_down: false,
-        },
-        _ => {
-            let _ = child.kill().await;
-            Stopped {
-                code: None,
-                took: started.elapsed(),
-                killed: true,
-                was_down: false,
-            }
-        }
-    }
-}
-
-/// Copies a child's output, line by line, to the terminal (prefixed with
-/// the service's name) or to its log file, and notes its `listening on` line.
-fn forward(
-    name: &str,
-    stream: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>,
-    mut file: Option<std::fs::File>,
-    said_listening: Option<Arc<AtomicBool>>,
-) -> Option<JoinHandle<()>> {
-    let stream = stream?;
-    let name = name.to_string();
-    Some(tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(flag) = &said_listening
-                && line.starts_with(blog_runtime::LISTENING_PREFIX)
-            {
-                flag.store(true, Ordering::Release);
-            }
-            match &mut file {
-                Some(file) => {
-                    let _ = writeln!(file, "{line}");
-                }
-                None => println!("[{name:>10}] {line}"),
-            }
-        }
-    }))
 }
 
 #[cfg(test)]
