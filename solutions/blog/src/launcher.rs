@@ -15,8 +15,10 @@
 //! - **A service that dies comes back.** Each service has a supervisor task:
 //!   when the process ends without being asked to, it says so and starts it
 //!   again, waiting longer after each crash in a row
-//!   ([`blog_runtime::Backoff`]). The socket stays open meanwhile, so
-//!   requests wait instead of failing.
+//!   ([`blog_runtime::Backoff`]). One that exits with code 0 unasked was
+//!   stopped on purpose (`kill PID` asks it to stop, as Ctrl-C does): it
+//!   stays stopped and its port is free, say for a copy of it you run
+//!   yourself.
 //! - **Nothing outlives the launcher.** Each child gets the parent-death
 //!   signal (SIGTERM), so even a launcher killed with SIGKILL leaves no
 //!   service behind.
@@ -34,7 +36,6 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -169,19 +170,21 @@ impl Plan {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the log folder {}", dir.display()))?;
         }
+        // Every port first: a conflict stops the launch before anything runs,
+        // and port 0 becomes the real port the others are told about.
         let mut listeners = BTreeMap::new();
         for service in Service::ALL {
             let listener = bind(service, self.port(service))?;
             self.ports.insert(service, listener.local_addr()?.port());
-            listeners.insert(service, Arc::new(listener));
+            listeners.insert(service, listener);
         }
         let mut system = RunningSystem {
             plan: self,
-            listeners,
             supervisors: BTreeMap::new(),
         };
         for service in Service::ALL {
-            if let Err(error) = system.start_service(service).await {
+            let started = system.supervise(service, listeners.remove(&service)).await;
+            if let Err(error) = started {
                 system.stop(Duration::from_secs(5)).await;
                 return Err(error);
             }
@@ -239,8 +242,6 @@ fn bind(service: Service, port: u16) -> Result<TcpListener> {
 /// The running services.
 pub struct RunningSystem {
     plan: Plan,
-    /// Held for the whole run: a restarted service gets the same socket.
-    listeners: BTreeMap<Service, Arc<TcpListener>>,
     supervisors: BTreeMap<Service, Supervisor>,
 }
 
@@ -309,10 +310,20 @@ impl RunningSystem {
         }
     }
 
-    /// Starts one service, waits until it is healthy, and supervises it from then on.
+    /// Starts one service on its port, waits until it is ready, and
+    /// supervises it from then on.
     pub async fn start_service(&mut self, service: Service) -> Result<()> {
-        if self.supervisors.contains_key(&service) {
-            bail!("{service} is already running");
+        self.supervise(service, None).await
+    }
+
+    /// [`Self::start_service`], on `listener` if the port is bound already.
+    async fn supervise(&mut self, service: Service, listener: Option<TcpListener>) -> Result<()> {
+        if let Some(supervisor) = self.supervisors.get(&service) {
+            if !supervisor.task.is_finished() {
+                bail!("{service} is already running");
+            }
+            // It stopped on its own earlier: start it afresh.
+            self.supervisors.remove(&service);
         }
         let spawner = Spawner {
             service,
@@ -323,11 +334,11 @@ impl RunningSystem {
                 .with_context(|| format!("no program for {service}"))?
                 .clone(),
             env: self.plan.env_for(service),
-            listener: self.listeners[&service].clone(),
+            port: self.plan.port(service),
             logs: self.plan.logs.clone(),
             health: format!("{}/healthz", self.plan.url(service)),
         };
-        let process = spawner.start().await?;
+        let process = spawner.start(listener).await?;
         let (status_tx, status) = watch::channel(Status {
             pid: process.child.id(),
             restarts: 0,

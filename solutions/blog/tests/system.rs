@@ -340,3 +340,54 @@ async fn a_service_killed_with_sigkill_is_started_again_and_the_blog_still_works
     }
     system.stop(Duration::from_secs(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_stopped_on_purpose_stays_stopped_and_frees_its_port() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let data = tempfile::tempdir().unwrap();
+    let mut system = launch(&data).await;
+    let pid = system.status(Service::Moderation).unwrap().pid.unwrap();
+    // What `kill PID` does, and what the book's chapters 4 and 5 ask for.
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+
+    let port = system.plan().port(Service::Moderation);
+    let started = Instant::now();
+    let free = loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => break listener,
+            Err(error) => assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "port {port} still taken 10 s after moderation was stopped: {error}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(free);
+    // The launcher says what it saw, and does not start it again.
+    let log = data.path().join("logs/launcher.log");
+    let said = loop {
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        if said.contains("moderation: stopped (exit code 0)") {
+            break said;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the launcher never said that moderation stopped:\n{said}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!said.contains("moderation: is back"), "{said}");
+    assert_eq!(system.status(Service::Moderation).unwrap().pid, None);
+
+    // Started again by hand, it works as before.
+    system.start_service(Service::Moderation).await.unwrap();
+    let post = create_post(&system, "Moderated again").await;
+    let comment = create_comment(&system, &post, "an orange, once more").await;
+    wait_for_query(&system, "the comment rejected", |p| {
+        status_of(p, &post, &comment).as_deref() == Some("rejected")
+    })
+    .await;
+    system.stop(Duration::from_secs(10)).await;
+}

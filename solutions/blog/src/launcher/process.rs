@@ -25,7 +25,9 @@ pub(super) struct Spawner {
     pub(super) service: Service,
     pub(super) program: Program,
     pub(super) env: Vec<(String, String)>,
-    pub(super) listener: Arc<TcpListener>,
+    /// The port it listens on; bound again for each start, as the socket
+    /// closes with the process that had it.
+    pub(super) port: u16,
     pub(super) logs: Logs,
     /// The service's `/healthz` URL.
     pub(super) health: String,
@@ -35,9 +37,14 @@ pub(super) struct Spawner {
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Spawner {
-    /// Starts the process and waits until it answers `/healthz`.
-    pub(super) async fn start(&self) -> Result<Process> {
+    /// Starts the process on `listener` (or on its port, bound now) and
+    /// waits until it is ready.
+    pub(super) async fn start(&self, listener: Option<TcpListener>) -> Result<Process> {
         let name = self.service.name();
+        let listener = match listener {
+            Some(listener) => listener,
+            None => super::bind(self.service, self.port)?,
+        };
         let mut command = Command::new(&self.program.program);
         command
             .args(&self.program.args)
@@ -45,7 +52,7 @@ impl Spawner {
             .env("LISTEN_FDS", "1")
             .kill_on_drop(true)
             .stdin(Stdio::null());
-        hand_over(&mut command, &self.listener);
+        hand_over(&mut command, &listener);
         let log_file = match &self.logs {
             Logs::Prefixed => None,
             Logs::Dir(dir) => Some(
@@ -65,6 +72,10 @@ impl Spawner {
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {name} with {}", self.program.program.display()))?;
+        // The child has its own copy now. Not keeping ours means that only
+        // the service listens on its port (`lsof -i :PORT` names it alone),
+        // and the port is free once it stops.
+        drop(listener);
         let said_listening = Arc::new(AtomicBool::new(false));
         let stdout_file = log_file
             .as_ref()
@@ -180,8 +191,8 @@ fn hand_over(command: &mut Command, listener: &TcpListener) {
     // thread of ours may have held a lock at the moment of the fork, which
     // stays locked forever in the child). `in_child` makes only system
     // calls (prctl, getppid, dup2, fcntl): no allocation, no lock, no
-    // output. The descriptor it duplicates is owned by the `Arc<TcpListener>`
-    // the caller holds while the child is spawned, so it is open.
+    // output. The descriptor it duplicates belongs to the `TcpListener` the
+    // caller keeps until the child is spawned, so it is open.
     unsafe {
         command.pre_exec(move || in_child(launcher, socket));
     }

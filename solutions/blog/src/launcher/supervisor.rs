@@ -21,7 +21,8 @@ pub struct Stopped {
     pub took: Duration,
     /// It did not stop within the grace period and was killed.
     pub killed: bool,
-    /// It was not running: it had died and waited to be started again.
+    /// It was not running any more when asked to stop: it had died and
+    /// waited to be started again, or (with code 0) someone had stopped it.
     pub was_down: bool,
 }
 
@@ -32,15 +33,22 @@ impl Stopped {
         killed: false,
         was_down: true,
     };
+    pub(super) const STOPPED_ON_ITS_OWN: Stopped = Stopped {
+        code: Some(0),
+        ..Stopped::WAS_DOWN
+    };
 }
 
 impl fmt::Display for Stopped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.was_down {
-            return write!(
-                f,
-                "was not running (it had died, and waited to be started again)"
-            );
+            return match self.code {
+                Some(0) => write!(f, "was not running (someone had stopped it)"),
+                _ => write!(
+                    f,
+                    "was not running (it had died, and waited to be started again)"
+                ),
+            };
         }
         match (self.killed, self.code) {
             (true, _) => write!(f, "killed after {:.1?} (it ignored SIGTERM)", self.took),
@@ -95,6 +103,20 @@ pub(super) async fn supervise(
         };
         process.drain_output().await;
         status.send_modify(|s| s.pid = None);
+        if let Ok(exit) = &exit
+            && exit.success()
+        {
+            // Our services exit with 0 only when asked to stop (SIGTERM or
+            // Ctrl-C): someone did, on purpose. Kubernetes would start it
+            // again; a learner who stopped it, to watch the others cope,
+            // wants it to stay away, and its port free for their own copy.
+            spawner.report(&format!(
+                "stopped (exit code 0), so someone asked it to: not starting it again; \
+                 its port {} is free",
+                spawner.port
+            ));
+            return Stopped::STOPPED_ON_ITS_OWN;
+        }
         let mut how = match exit {
             Ok(exit) => describe(exit),
             Err(error) => format!("could not be watched ({error})"),
@@ -108,7 +130,7 @@ pub(super) async fn supervise(
             spawner.report(&format!("{how}; starting it again in {delay:.1?}"));
             let attempt = async {
                 tokio::time::sleep(delay).await;
-                spawner.start().await
+                spawner.start(None).await
             };
             tokio::select! {
                 // Asked to stop while it was down: nothing is left to stop (a
