@@ -8,7 +8,9 @@
 //! - `up [--mine]`: run the blog, with your own services where they pass.
 //! - `bench [--lag]`: measure the running system (release build).
 //! - `deploy`, `undeploy`: the blog on minikube (chapter 9).
+//! - `bus`: the event bus's subscribers and their parked events (chapter 3).
 
+mod bus;
 mod deploy;
 
 use anyhow::Result;
@@ -120,6 +122,15 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show the event bus's subscribers (cursor, lag, last error) and their parked events.
+    Bus {
+        /// Where the bus is.
+        #[arg(long, default_value = bus::DEFAULT_URL)]
+        url: String,
+        /// First send this subscriber's parked events again (once it is fixed).
+        #[arg(long, value_name = "SUBSCRIBER")]
+        redeliver: Option<String>,
+    },
 }
 
 fn main() {
@@ -204,6 +215,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Deploy { dry_run } => deploy::deploy(&root, dry_run),
         Command::Undeploy { dry_run } => deploy::undeploy(&root, dry_run),
+        Command::Bus { url, redeliver } => bus::show(&url, redeliver.as_deref()),
     }
 }
 

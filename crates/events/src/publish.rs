@@ -100,7 +100,9 @@ impl Publisher for HttpBus {
             if events.len() > 1 && self.batches.load(Ordering::Relaxed) {
                 let body = serde_json::to_string(events).expect("events always serialise");
                 match self.post(&format!("{}/batch", self.events_url), body).await {
-                    Err(PublishError::Refused { status: 404 | 405, .. }) => {
+                    Err(PublishError::Refused {
+                        status: 404 | 405, ..
+                    }) => {
                         // A bus without batches (the Node one): one by one from now on.
                         self.batches.store(false, Ordering::Relaxed);
                     }

@@ -1,14 +1,18 @@
-//! Delivery: getting every stored event to every subscriber (TODO 3).
+//! Delivery: getting every stored event to every subscriber (TODO 3 and TODO 4).
 //!
 //! Each subscriber has its own task and its own cursor (the last `seq` it
 //! acknowledged, kept in the log's database). The task reads the log after
 //! the cursor, POSTs each event to `{subscriber}/events` in order, and moves
-//! the cursor only when the subscriber answered 2xx. So:
+//! the cursor only when the subscriber is done with the event. So:
 //!
 //! - **in order**: a task sends event N+1 only after N was accepted;
 //! - **at least once**: a subscriber that is down or answers an error gets
 //!   the same event again, after a pause that doubles up to two seconds
 //!   (backoff: don't hammer a service that is struggling to start);
+//! - **no poison**: a subscriber that answers "never" (a 4xx other than 408
+//!   or 429, see [`DeliveryError::verdict`]) a few times in a row gets the
+//!   event *parked*: set aside on disk ([`crate::parked`]), to be
+//!   redelivered once it is fixed, while the events after it go on;
 //! - **nothing lost on restart**: the cursor is on disk, so after a restart
 //!   the task resumes where it was. It is saved once per page rather than
 //!   after every event, so a crash may re-send up to a page of events; that
@@ -22,30 +26,82 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use blog_runtime::Backoff;
 use rusqlite::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::log::{self, StoredEvent};
+use crate::log::{self, StoredEvent, WireEvent};
+use crate::parked;
+use crate::subscribers::Subscriber;
 
 /// How many events a task reads from the log at once; also how often (in
 /// events) it saves its cursor.
 pub const PAGE: usize = 100;
 /// The first pause after a failed delivery ...
 pub const FIRST_RETRY: Duration = Duration::from_millis(50);
-/// ... doubling up to this, so a subscriber that comes back is served within
-/// about two seconds.
+/// ... about doubling up to this, so a subscriber that comes back is served
+/// within about two seconds.
 pub const LONGEST_RETRY: Duration = Duration::from_secs(2);
 /// A subscriber that has not answered by then counts as down for this try.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many "never" answers park an event, unless `DEAD_LETTER_AFTER` says
+/// otherwise. More than one, because a subscriber in the middle of a deploy
+/// may answer a 404 or two that it does not mean; few enough that the events
+/// behind a poison one wait only a second or two.
+pub const DEFAULT_DEAD_LETTER_AFTER: u32 = 5;
 
-/// Why one delivery attempt failed. Both mean "try again later".
+/// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
+    /// No answer at all: refused connection, reset, or [`DELIVERY_TIMEOUT`].
     #[error("could not reach the subscriber: {0}")]
     Unreachable(#[from] reqwest::Error),
-    #[error("the subscriber answered {0}")]
-    Refused(u16),
+    /// An answer, but not a 2xx. `reason` is the body the subscriber sent
+    /// (usually `{"error": "..."}`), kept to show why.
+    #[error("the subscriber answered {status}: {reason}")]
+    Refused { status: u16, reason: String },
+}
+
+/// What a failed attempt says about the next one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The subscriber is down, slow, overloaded or broken for now: the same
+    /// event may well be accepted later.
+    TryAgain,
+    /// The subscriber has looked at this event and will never accept it.
+    Never,
+}
+
+impl DeliveryError {
+    // ANCHOR: verdict
+    /// Could sending the very same event again ever get another answer?
+    ///
+    /// HTTP says so in the status class. A 5xx is the server's fault (a
+    /// crash, a restart, a dependency down): try again. A 4xx is the
+    /// request's fault, and our request is the event itself, which will not
+    /// change: never, except for the two 4xx that mean "not now": 408
+    /// (request timeout) and 429 (too many requests). No answer at all is
+    /// the network's or the server's fault: try again.
+    pub fn verdict(&self) -> Verdict {
+        // TODO 4a: no answer at all (`Unreachable`) is worth another try. So
+        // are a 5xx, 408 and 429. Any other 4xx means the subscriber will
+        // never take this event: `Verdict::Never`. (`(400..500).contains(..)`
+        // and match guards, `Refused { status, .. } if ...`, help.)
+        todo!(
+            "TODO 4a in src/delivery.rs: verdict must tell \"try again\" from \"never\" for: {self}"
+        )
+    }
+    // ANCHOR_END: verdict
+}
+
+/// How an event left a subscriber's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The subscriber answered 2xx.
+    Delivered,
+    /// The subscriber refused it for good; it waits in the `parked` table.
+    Parked,
 }
 
 /// The HTTP client shared by all delivery tasks.
@@ -56,48 +112,64 @@ pub fn http_client() -> reqwest::Client {
         .expect("an HTTP client with a timeout always builds")
 }
 
-/// The pause after `previous`: twice as long, but never more than [`LONGEST_RETRY`].
-pub fn next_retry(previous: Duration) -> Duration {
-    (previous * 2).min(LONGEST_RETRY)
+/// The pauses between tries of one event: from [`FIRST_RETRY`] up to
+/// [`LONGEST_RETRY`], with jitter so that the tasks of many subscribers do
+/// not all retry in the same millisecond.
+pub fn retry_pauses() -> Backoff {
+    Backoff::new(FIRST_RETRY, LONGEST_RETRY)
 }
 
 // ANCHOR: deliver
-/// One attempt: `POST {events_url}` with the event (and its seq). Only a 2xx
-/// answer means the subscriber has taken the event.
+/// One attempt: `POST {events_url}` with the event (its seq and the log's
+/// id included). Only a 2xx answer means the subscriber has taken the event.
 pub async fn deliver(
     client: &reqwest::Client,
     events_url: &str,
-    event: &StoredEvent,
+    event: &WireEvent<'_>,
 ) -> Result<(), DeliveryError> {
     // TODO 3a: POST `event` as JSON to `events_url`. Failing to reach the
     // subscriber is an error already (`?` makes it `Unreachable`); an answer
     // is only a success when its status is 2xx. Any other status means the
-    // subscriber did not take the event: `DeliveryError::Refused(status)`.
+    // subscriber did not take the event: `DeliveryError::Refused` with the
+    // status and the text of the answer's body as the `reason`.
     let _ = (client, events_url);
     todo!(
         "TODO 3a in src/delivery.rs: deliver must POST the event with seq {} and check the answer",
-        event.seq
+        event.event.seq
     )
 }
 // ANCHOR_END: deliver
 
-/// Starts the delivery task for one subscriber (a base URL such as
-/// `http://localhost:4002`). It runs until `shutdown` turns true.
+/// What every delivery task shares.
+#[derive(Clone)]
+pub struct DeliverySettings {
+    pub client: reqwest::Client,
+    /// The log's id, sent with every event as `logId`.
+    pub log_id: Arc<str>,
+    /// How many "never" answers park an event (at least 1).
+    pub dead_letter_after: u32,
+}
+
+/// Starts the delivery task for one subscriber. It runs until `shutdown`
+/// turns true.
 ///
 /// `conn` is the task's own connection to the log: reading and saving the
 /// cursor never waits for another subscriber's task.
 pub fn spawn_delivery(
     conn: Connection,
-    subscriber: &str,
-    client: reqwest::Client,
+    subscriber: Arc<Subscriber>,
+    settings: DeliverySettings,
     head: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let subscriber = subscriber.trim_end_matches('/').to_string();
     let delivery = Delivery {
-        events_url: format!("{subscriber}/events"),
+        events_url: format!("{}/events", subscriber.url),
+        redeliver: subscriber.redelivery_requests(),
+        redelivery_asked: false,
         subscriber,
-        client,
+        client: settings.client,
+        log_id: settings.log_id,
+        dead_letter_after: settings.dead_letter_after.max(1),
         db: Arc::new(Mutex::new(conn)),
         head,
         shutdown,
@@ -109,15 +181,21 @@ pub fn spawn_delivery(
 
 /// The state of one subscriber's delivery task.
 struct Delivery {
-    /// The subscriber's base URL; also the key of its cursor.
-    subscriber: String,
+    /// Its name, URL (also the key of its cursor) and live status.
+    subscriber: Arc<Subscriber>,
     events_url: String,
     client: reqwest::Client,
+    log_id: Arc<str>,
+    dead_letter_after: u32,
     db: Arc<Mutex<Connection>>,
     /// The newest seq in the log, published by the writer after each commit.
     head: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
-    /// The last seq the subscriber acknowledged ...
+    /// Changes when someone asks to redeliver the parked events ...
+    redeliver: watch::Receiver<u64>,
+    /// ... noted here when it woke the task up.
+    redelivery_asked: bool,
+    /// The last seq the subscriber acknowledged (or that was parked) ...
     delivered: u64,
     /// ... and the last one written to disk (may lag by up to a page).
     saved: u64,
@@ -126,7 +204,7 @@ struct Delivery {
 /// Told to the loop when the bus is stopping.
 struct Stopping;
 
-#[allow(dead_code)] // the helpers below are unused until you write TODO 3b
+#[allow(dead_code, unused_mut)] // some helpers below are unused until you write TODO 3b and 4b
 impl Delivery {
     async fn run(mut self) {
         // The loop only ends when the bus stops ...
@@ -140,54 +218,148 @@ impl Delivery {
     /// save the cursor, and sleep when there is nothing new.
     async fn deliver_everything(&mut self) -> Result<(), Stopping> {
         // TODO 3b: start from the subscriber's cursor on disk (it is also
-        // what is saved so far). Then, forever: read the page after the
+        // what is saved so far). Then, forever: get the next page after the
         // cursor. Empty? Wait for newer events. Otherwise deliver its events
-        // one by one, in order, each until it is accepted, and move the
-        // cursor (`self.delivered`) past an event only once it was accepted.
-        // Save the progress after each page. The methods below do each step;
-        // they only fail when the bus is stopping: pass that on with `?`.
+        // one by one, in order, each until it is delivered or parked, and
+        // move the cursor (`self.delivered`) past an event only then. Save
+        // the progress after each page. The methods below do each step; they
+        // only fail when the bus is stopping: pass that on with `?`.
         todo!(
             "TODO 3b in src/delivery.rs: deliver_everything must send every stored event to {}, in order",
-            self.subscriber
+            self.subscriber.name
         )
     }
     // ANCHOR_END: deliver_everything
 
-    // ANCHOR: deliver_until_accepted
-    /// Sends one event again and again, with growing pauses, until the
-    /// subscriber accepts it. Only stopping the bus ends the attempts.
-    async fn deliver_until_accepted(&mut self, event: &StoredEvent) -> Result<(), Stopping> {
-        let mut retry = FIRST_RETRY;
+    // ANCHOR: deliver_or_park
+    /// Sends one event until the subscriber accepts it, with growing pauses,
+    /// or until it has refused it for good often enough to be parked.
+    async fn deliver_or_park(&mut self, event: &StoredEvent) -> Result<Settled, Stopping> {
+        let mut pauses = retry_pauses();
+        let mut refusals = 0u32;
         let mut attempts = 0u32;
         loop {
-            let attempt = deliver(&self.client, &self.events_url, event);
-            let outcome = tokio::select! {
-                outcome = attempt => outcome,
-                _ = stopped(&mut self.shutdown) => return Err(Stopping),
-            };
-            let error = match outcome {
-                Ok(()) => return Ok(()),
+            let error = match self.attempt(event).await? {
+                Ok(()) => return Ok(Settled::Delivered),
                 Err(error) => error,
             };
             attempts += 1;
-            if attempts == 1 {
-                tracing::warn!(subscriber = %self.subscriber, seq = event.seq, %error, "delivery failed; retrying with backoff");
-                // The subscriber may stay away for long: keep what it has
-                // already taken, so a crash meanwhile does not resend it.
-                self.save_progress().await;
-            } else {
-                tracing::debug!(subscriber = %self.subscriber, seq = event.seq, %error, attempts, "delivery failed again");
+            self.note_failure(event, &error, attempts).await;
+            if error.verdict() == Verdict::Never {
+                // TODO 4b: the subscriber said "never". Count it in
+                // `refusals`; once it has said so `self.dead_letter_after`
+                // times, park the event (`self.park(event, attempts, &error)`,
+                // which fails only when the bus stops) and answer
+                // `Settled::Parked`, so the loop moves on. Until then, pause
+                // and try again like after any failure.
+                let _ = &mut refusals;
+                todo!(
+                    "TODO 4b in src/delivery.rs: deliver_or_park must park seq {} once {} has refused it {} times",
+                    event.seq,
+                    self.subscriber.name,
+                    self.dead_letter_after
+                )
             }
-            tokio::select! {
-                _ = tokio::time::sleep(retry) => {}
-                _ = stopped(&mut self.shutdown) => return Err(Stopping),
-            }
-            retry = next_retry(retry);
+            self.pause(pauses.next_delay()).await?;
         }
     }
-    // ANCHOR_END: deliver_until_accepted
+    // ANCHOR_END: deliver_or_park
 
-    /// Sleeps until the writer has committed an event after our cursor.
+    /// One try, abandoned if the bus stops meanwhile.
+    async fn attempt(
+        &mut self,
+        event: &StoredEvent,
+    ) -> Result<Result<(), DeliveryError>, Stopping> {
+        let wire = WireEvent {
+            event,
+            log_id: &self.log_id,
+        };
+        tokio::select! {
+            outcome = deliver(&self.client, &self.events_url, &wire) => Ok(outcome),
+            _ = stopped(&mut self.shutdown) => Err(Stopping),
+        }
+    }
+
+    /// Logs a failed try and shows it in `GET /subscribers`.
+    async fn note_failure(&mut self, event: &StoredEvent, error: &DeliveryError, attempts: u32) {
+        self.subscriber.record_error(event.seq, error);
+        let name = &self.subscriber.name;
+        if attempts == 1 {
+            tracing::warn!(subscriber = %name, seq = event.seq, %error, "delivery failed; retrying with backoff");
+            // The subscriber may stay away for long: keep what it has
+            // already taken, so a crash meanwhile does not resend it.
+            self.save_progress().await;
+        } else {
+            tracing::debug!(subscriber = %name, seq = event.seq, %error, attempts, "delivery failed again");
+        }
+    }
+
+    /// Sets `event` aside for this subscriber, on disk, before the cursor
+    /// moves past it: a parked event is never lost, only postponed.
+    async fn park(
+        &mut self,
+        event: &StoredEvent,
+        attempts: u32,
+        error: &DeliveryError,
+    ) -> Result<(), Stopping> {
+        tracing::warn!(subscriber = %self.subscriber.name, seq = event.seq, kind = %event.kind, %error, attempts,
+            "the subscriber refused this event for good; parked it and moving on");
+        let (url, seq, message) = (self.subscriber.url.clone(), event.seq, short(error));
+        self.with_db_retrying("park an event", move |conn| {
+            parked::park(conn, &url, seq, attempts, &message)
+        })
+        .await
+    }
+
+    /// The page after the cursor. First, if someone asked for it, the
+    /// parked events get another chance: oldest first, before any newer
+    /// event, so a fixed subscriber catches up on what it missed first.
+    async fn next_page(&mut self) -> Result<Vec<StoredEvent>, Stopping> {
+        let asked = self.redelivery_asked || self.redeliver.has_changed().unwrap_or(false);
+        if asked {
+            self.redeliver.borrow_and_update();
+            self.redelivery_asked = false;
+            self.redeliver_parked().await?;
+        }
+        let after = self.delivered;
+        self.with_db_retrying("read the log", move |conn| {
+            log::read_page(conn, after, PAGE)
+        })
+        .await
+    }
+
+    /// Delivers every parked event once more, with the same rules as any
+    /// event: accepted, it is no longer parked; refused for good again, it
+    /// stays parked with the new answer.
+    async fn redeliver_parked(&mut self) -> Result<(), Stopping> {
+        let mut after = 0;
+        loop {
+            let url = self.subscriber.url.clone();
+            let parked = self
+                .with_db_retrying("read the parked events", move |conn| {
+                    parked::list(conn, &url, after, PAGE)
+                })
+                .await?;
+            if parked.is_empty() {
+                return Ok(());
+            }
+            for parked in parked {
+                let event = parked.event;
+                after = event.seq;
+                if self.deliver_or_park(&event).await? == Settled::Delivered {
+                    tracing::info!(subscriber = %self.subscriber.name, seq = event.seq, "a parked event was redelivered");
+                    let url = self.subscriber.url.clone();
+                    self.with_db_retrying("release a parked event", move |conn| {
+                        parked::release(conn, &url, event.seq)
+                    })
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// Sleeps until the writer has committed an event after our cursor, or
+    /// someone asks to redeliver the parked events.
     async fn wait_for_newer_events(&mut self) -> Result<(), Stopping> {
         // Caught up: a good moment to save the cursor.
         self.save_progress().await;
@@ -197,42 +369,48 @@ impl Delivery {
                 // An error means the writer is gone: the bus is stopping.
                 newer.map(|_| ()).map_err(|_| Stopping)
             }
+            asked = self.redeliver.changed() => {
+                self.redelivery_asked = true;
+                asked.map_err(|_| Stopping)
+            }
+            _ = stopped(&mut self.shutdown) => Err(Stopping),
+        }
+    }
+
+    /// Waits `pause`, or less if the bus stops.
+    async fn pause(&mut self, pause: Duration) -> Result<(), Stopping> {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => Ok(()),
             _ = stopped(&mut self.shutdown) => Err(Stopping),
         }
     }
 
     /// The cursor on disk, retried while the database is unavailable.
     async fn load_cursor(&mut self) -> Result<u64, Stopping> {
-        let subscriber = self.subscriber.clone();
-        self.with_db_retrying("read the cursor", move |conn| {
-            log::load_cursor(conn, &subscriber)
-        })
-        .await
-    }
-
-    async fn read_page(&mut self) -> Result<Vec<StoredEvent>, Stopping> {
-        let after = self.delivered;
-        self.with_db_retrying("read the log", move |conn| {
-            log::read_page(conn, after, PAGE)
-        })
-        .await
+        let url = self.subscriber.url.clone();
+        let cursor = self
+            .with_db_retrying("read the cursor", move |conn| log::load_cursor(conn, &url))
+            .await?;
+        self.subscriber.record_cursor(cursor);
+        Ok(cursor)
     }
 
     /// Writes the cursor if it moved since the last save. A failure only
     /// means some events may be sent twice, so it is logged, not fatal.
     async fn save_progress(&mut self) {
+        self.subscriber.record_cursor(self.delivered);
         if self.delivered == self.saved {
             return;
         }
-        let (subscriber, delivered) = (self.subscriber.clone(), self.delivered);
+        let (url, delivered) = (self.subscriber.url.clone(), self.delivered);
         match with_db(&self.db, move |conn| {
-            log::save_cursor(conn, &subscriber, delivered)
+            log::save_cursor(conn, &url, delivered)
         })
         .await
         {
             Ok(()) => self.saved = delivered,
             Err(error) => {
-                tracing::error!(subscriber = %self.subscriber, %error, "could not save the cursor")
+                tracing::error!(subscriber = %self.subscriber.name, %error, "could not save the cursor")
             }
         }
     }
@@ -243,21 +421,28 @@ impl Delivery {
         work: impl Fn(&Connection) -> rusqlite::Result<T> + Send + Sync + 'static,
     ) -> Result<T, Stopping> {
         let work = Arc::new(work);
-        let mut retry = FIRST_RETRY;
+        let mut pauses = retry_pauses();
         loop {
             let attempt = work.clone();
             match with_db(&self.db, move |conn| attempt(conn)).await {
                 Ok(value) => return Ok(value),
                 Err(error) => {
-                    tracing::error!(subscriber = %self.subscriber, %error, "could not {what}; retrying")
+                    tracing::error!(subscriber = %self.subscriber.name, %error, "could not {what}; retrying")
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(retry) => {}
-                _ = stopped(&mut self.shutdown) => return Err(Stopping),
-            }
-            retry = next_retry(retry);
+            self.pause(pauses.next_delay()).await?;
         }
+    }
+}
+
+/// An error as `GET /subscribers` and the parked table keep it: short
+/// enough to read, even when a subscriber answers with a whole web page.
+pub(crate) fn short(error: &DeliveryError) -> String {
+    const MAX_CHARS: usize = 300;
+    let text = error.to_string();
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 
@@ -268,9 +453,8 @@ async fn with_db<T: Send + 'static>(
 ) -> rusqlite::Result<T> {
     let db = db.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = db
-            .lock()
-            .expect("a panic never happens while the lock is held");
+        // A panic elsewhere cannot leave a connection half-used: use it anyway.
+        let conn = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         work(&conn)
     })
     .await
@@ -288,11 +472,24 @@ mod tests {
 
     #[test]
     fn retries_back_off_up_to_a_limit() {
-        assert_eq!(next_retry(FIRST_RETRY), Duration::from_millis(100));
-        let mut pause = FIRST_RETRY;
+        let mut pauses = retry_pauses();
+        assert!(pauses.next_delay() <= FIRST_RETRY);
         for _ in 0..20 {
-            pause = next_retry(pause);
+            assert!(pauses.next_delay() <= LONGEST_RETRY);
         }
-        assert_eq!(pause, LONGEST_RETRY);
+        assert_eq!(pauses.ceiling(), LONGEST_RETRY);
+    }
+
+    #[test]
+    fn a_short_error_keeps_short_messages_and_cuts_long_ones() {
+        let refused = |reason: String| DeliveryError::Refused {
+            status: 422,
+            reason,
+        };
+        assert_eq!(
+            short(&refused("no".into())),
+            "the subscriber answered 422: no"
+        );
+        assert!(short(&refused("é".repeat(1000))).chars().count() <= 303);
     }
 }

@@ -11,9 +11,18 @@
 //!
 //! A single writer also makes sequence numbers trivially ordered: only one
 //! place ever appends to the log.
+//!
+//! The queue in front of the writer is bounded twice: in requests
+//! ([`QUEUE`]) and in bytes ([`QUEUE_BYTES`]). Counting requests alone is not
+//! enough: ten thousand waiting batches of 64 KiB each would be 640 MiB.
+//! When the bytes run out (the disk is slow, or stuck), a publisher is
+//! answered 503 with `Retry-After` at once, rather than piling up.
+
+use std::io;
+use std::sync::Arc;
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::log::{self, NewEvent};
@@ -26,12 +35,17 @@ pub const MAX_BATCH: usize = 1000;
 /// their turn (back-pressure) instead of piling up without limit.
 const QUEUE: usize = 10_000;
 
+/// How many bytes of events may wait for the writer, counted as their JSON.
+pub const QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
 /// One handler waiting for its event to be stored: the event, and where to
 /// send its sequence number once the commit is done.
 struct Pending {
     /// One event, or a batch that must stay together and in order.
     events: Vec<NewEvent>,
     stored: oneshot::Sender<Result<Vec<u64>, String>>,
+    /// Its share of [`QUEUE_BYTES`], given back once it is written.
+    bytes: OwnedSemaphorePermit,
 }
 
 /// Why an append did not happen. Either way the event is *not* acknowledged.
@@ -39,6 +53,8 @@ struct Pending {
 pub enum AppendError {
     #[error("the bus is shutting down")]
     Stopped,
+    #[error("the queue of events waiting for the disk is full")]
+    Full,
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -47,6 +63,8 @@ pub enum AppendError {
 #[derive(Clone)]
 pub struct Appender {
     queue: mpsc::Sender<Pending>,
+    /// One permit per byte that may wait in the queue.
+    bytes: Arc<Semaphore>,
 }
 
 impl Appender {
@@ -61,9 +79,24 @@ impl Appender {
     /// and answers once all are on disk. An outbox relay sends its backlog
     /// this way: one request and one commit instead of one per event.
     pub async fn append_all(&self, events: Vec<NewEvent>) -> Result<Vec<u64>, AppendError> {
+        let size = events
+            .iter()
+            .map(json_size)
+            .sum::<usize>()
+            .clamp(1, QUEUE_BYTES);
+        let permits = u32::try_from(size).expect("QUEUE_BYTES fits in a u32");
+        let bytes = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(permits)
+            .map_err(|_| AppendError::Full)?;
         let (stored, seqs) = oneshot::channel();
         self.queue
-            .send(Pending { events, stored })
+            .send(Pending {
+                events,
+                stored,
+                bytes,
+            })
             .await
             .map_err(|_| AppendError::Stopped)?;
         match seqs.await {
@@ -72,6 +105,23 @@ impl Appender {
             Err(_) => Err(AppendError::Stopped),
         }
     }
+}
+
+/// About how many bytes `event` takes: its JSON, counted without building it.
+fn json_size(event: &NewEvent) -> usize {
+    struct Count(usize);
+    impl io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(event.kind.as_str().len());
+    let _ = serde_json::to_writer(&mut count, &event.data);
+    count.0
 }
 
 /// Starts the writer on its own thread (SQLite calls block; a commit waits
@@ -84,7 +134,8 @@ impl Appender {
 pub fn spawn_writer(conn: Connection, head: watch::Sender<u64>) -> (Appender, JoinHandle<()>) {
     let (queue, waiting) = mpsc::channel(QUEUE);
     let task = tokio::task::spawn_blocking(move || run_writer(conn, waiting, head));
-    (Appender { queue }, task)
+    let bytes = Arc::new(Semaphore::new(QUEUE_BYTES));
+    (Appender { queue, bytes }, task)
 }
 
 // ANCHOR: run_writer
@@ -108,9 +159,11 @@ fn run_writer(
             }
         }
         let sizes: Vec<usize> = batch.iter().map(|p| p.events.len()).collect();
+        // Each answer keeps its bytes' permit: they are given back once
+        // it is sent, after the commit.
         let (events, answers): (Vec<Vec<NewEvent>>, Vec<_>) = batch
             .into_iter()
-            .map(|pending| (pending.events, pending.stored))
+            .map(|pending| (pending.events, (pending.stored, pending.bytes)))
             .unzip();
         let events: Vec<NewEvent> = events.into_iter().flatten().collect();
         match log::append_batch(&mut conn, &events) {
@@ -119,13 +172,13 @@ fn run_writer(
                     head.send_replace(newest);
                 }
                 let mut seqs = seqs.into_iter();
-                for (answer, size) in answers.into_iter().zip(sizes) {
+                for ((answer, _bytes), size) in answers.into_iter().zip(sizes) {
                     let _ = answer.send(Ok(seqs.by_ref().take(size).collect()));
                 }
             }
             Err(error) => {
                 tracing::error!(%error, events = events.len(), "could not append to the log");
-                for answer in answers {
+                for (answer, _bytes) in answers {
                     let _ = answer.send(Err(error.to_string()));
                 }
             }

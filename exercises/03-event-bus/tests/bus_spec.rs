@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
 use serde_json::{Value, json};
 
@@ -32,7 +34,7 @@ async fn published_events_get_increasing_seqs_and_are_read_back_oldest_first() {
         &client,
         &bus.url(),
         "CommentCreated",
-        json!("any JSON will do"),
+        json!({"id": "c1", "content": "Hi", "postId": "p1", "status": "pending"}),
     )
     .await;
     assert!(
@@ -40,15 +42,15 @@ async fn published_events_get_increasing_seqs_and_are_read_back_oldest_first() {
         "seqs must increase: {first}, {second}, {third}"
     );
 
-    let events = list(&client, &bus.url(), "").await;
+    let (events, id) = list_with_log_id(&client, &bus.url(), "").await;
     assert_eq!(
         events,
         vec![
-            json!({"type": "PostCreated", "data": {"id": "p1", "title": "Hello"}, "seq": first}),
-            json!({"type": "SomethingNew", "data": [1, 2, 3], "seq": second}),
-            json!({"type": "CommentCreated", "data": "any JSON will do", "seq": third}),
+            json!({"type": "PostCreated", "data": {"id": "p1", "title": "Hello"}, "seq": first, "logId": id}),
+            json!({"type": "SomethingNew", "data": [1, 2, 3], "seq": second, "logId": id}),
+            json!({"type": "CommentCreated", "data": {"id": "c1", "content": "Hi", "postId": "p1", "status": "pending"}, "seq": third, "logId": id}),
         ],
-        "GET /events lists what was published, oldest first, each with its seq"
+        "GET /events lists what was published, oldest first, each with its seq and the log's id"
     );
     stop_bus(bus).await;
 }
@@ -59,7 +61,7 @@ async fn extra_fields_are_ignored_and_a_foreign_seq_is_replaced() {
     let bus = start_bus(data.path(), &[]).await;
     let client = reqwest::Client::new();
 
-    let body = json!({"type": "PostCreated", "data": {"id": "p1"}, "seq": 999, "at": "noon"});
+    let body = json!({"type": "PostCreated", "data": {"id": "p1", "title": "T"}, "seq": 999, "logId": "0123", "at": "noon"});
     let (status, answer) = send(client.post(format!("{}/events", bus.url())).json(&body)).await;
     assert_eq!(
         status,
@@ -73,10 +75,13 @@ async fn extra_fields_are_ignored_and_a_foreign_seq_is_replaced() {
         "the bus numbers events itself"
     );
 
-    let events = list(&client, &bus.url(), "").await;
+    let (events, id) = list_with_log_id(&client, &bus.url(), "").await;
+    assert_ne!(id, "0123", "a `logId` sent to the bus is not its own");
     assert_eq!(
         events,
-        vec![json!({"type": "PostCreated", "data": {"id": "p1"}, "seq": 1})]
+        vec![
+            json!({"type": "PostCreated", "data": {"id": "p1", "title": "T"}, "seq": 1, "logId": id})
+        ]
     );
     stop_bus(bus).await;
 }
@@ -108,10 +113,14 @@ async fn after_and_limit_page_through_the_log() {
         list(&client, &url, "?after=25&limit=10").await.is_empty(),
         "nothing after the newest event"
     );
-    assert!(
-        list(&client, &url, "?after=1000").await.is_empty(),
-        "`after` beyond the end is an empty page, not an error"
-    );
+    for beyond in ["1000", "9223372036854775808", "18446744073709551615"] {
+        assert!(
+            list(&client, &url, &format!("?after={beyond}"))
+                .await
+                .is_empty(),
+            "`after={beyond}` is beyond the end: an empty page, not an error and not page 1"
+        );
+    }
     assert_eq!(
         seqs_of(&list(&client, &url, "?after=22").await),
         vec![23, 24, 25],
@@ -123,10 +132,10 @@ async fn after_and_limit_page_through_the_log() {
         "without parameters, the whole log"
     );
 
-    let page = list(&client, &url, "?after=4&limit=1").await;
+    let (page, id) = list_with_log_id(&client, &url, "?after=4&limit=1").await;
     assert_eq!(
         page,
-        vec![json!({"type": "Counted", "data": {"n": 5}, "seq": 5})]
+        vec![json!({"type": "Counted", "data": {"n": 5}, "seq": 5, "logId": id})]
     );
     stop_bus(bus).await;
 }
@@ -337,10 +346,11 @@ async fn every_subscriber_gets_every_event_once_in_order_with_its_seq() {
     two.wait_for_all("subscriber two", 30).await;
     assert_in_order("subscriber one", &one.received_seqs(), 30);
     assert_in_order("subscriber two", &two.received_seqs(), 30);
+    let id = log_id(&client, &bus.url()).await;
     assert_eq!(
         one.received()[4],
-        json!({"type": "Counted", "data": {"n": 5}, "seq": 5}),
-        "a delivered event is {{\"type\",\"data\",\"seq\"}}, as stored"
+        json!({"type": "Counted", "data": {"n": 5}, "seq": 5, "logId": id}),
+        "a delivered event is {{\"type\",\"data\",\"seq\",\"logId\"}}, as stored"
     );
     stop_bus(bus).await;
     one.stop().await;
@@ -505,27 +515,229 @@ async fn a_batch_is_stored_in_order_all_or_nothing() {
     let bus = start_bus(data.path(), &[]).await;
     let client = reqwest::Client::new();
     let url = format!("{}/events/batch", bus.url());
-    publish(&client, &bus.url(), "PostCreated", json!({"id": "p0"})).await;
+    publish(
+        &client,
+        &bus.url(),
+        "PostCreated",
+        json!({"id": "p0", "title": "T"}),
+    )
+    .await;
 
     let batch = json!([
-        {"type": "PostCreated", "data": {"id": "p1"}},
-        {"type": "PostCreated", "data": {"id": "p2"}},
-        {"type": "PostCreated", "data": {"id": "p3"}}
+        {"type": "PostCreated", "data": {"id": "p1", "title": "T"}},
+        {"type": "PostCreated", "data": {"id": "p2", "title": "T"}},
+        {"type": "PostCreated", "data": {"id": "p3", "title": "T"}}
     ]);
     let (status, body) = send(client.post(&url).json(&batch)).await;
-    assert_eq!(status, 200, "POST /events/batch answered {status}: {body}{}", advice(status, &body));
-    let seqs: Vec<u64> = body["seqs"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
+    assert_eq!(
+        status,
+        200,
+        "POST /events/batch answered {status}: {body}{}",
+        advice(status, &body)
+    );
+    let seqs: Vec<u64> = body["seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
     assert_eq!(seqs.len(), 3, "{body}");
-    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "a batch gets consecutive numbers: {seqs:?}");
-    let ids: Vec<Value> = list(&client, &bus.url(), "").await.iter().map(|e| e["data"]["id"].clone()).collect();
-    assert_eq!(ids, vec![json!("p0"), json!("p1"), json!("p2"), json!("p3")], "stored in the order sent");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "a batch gets consecutive numbers: {seqs:?}"
+    );
+    let ids: Vec<Value> = list(&client, &bus.url(), "")
+        .await
+        .iter()
+        .map(|e| e["data"]["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![json!("p0"), json!("p1"), json!("p2"), json!("p3")],
+        "stored in the order sent"
+    );
 
     // One bad event refuses the whole batch; an empty batch is refused too.
-    let bad = json!([{"type": "PostCreated", "data": {}}, {"type": "  ", "data": {}}]);
-    for (what, body) in [("a batch with a blank type", bad), ("an empty batch", json!([]))] {
+    let bad = json!([{"type": "Anything", "data": {}}, {"type": "  ", "data": {}}]);
+    for (what, body) in [
+        ("a batch with a blank type", bad),
+        ("an empty batch", json!([])),
+    ] {
         let (status, answer) = send(client.post(&url).json(&body)).await;
         assert_eq!(status, 422, "{what} must be refused: {answer}");
     }
-    assert_eq!(list(&client, &bus.url(), "").await.len(), 4, "refused batches store nothing");
+    assert_eq!(
+        list(&client, &bus.url(), "").await.len(),
+        4,
+        "refused batches store nothing"
+    );
+    stop_bus(bus).await;
+}
+
+// ANCHOR: contract_test
+#[tokio::test]
+async fn known_types_must_carry_the_contracts_data_and_unknown_types_pass_through() {
+    let data = tempfile::tempdir().unwrap();
+    let subscriber = FakeSubscriber::start(true).await;
+    let bus = start_bus(data.path(), &[subscriber.url()]).await;
+    let client = reqwest::Client::new();
+    let events = format!("{}/events", bus.url());
+
+    // The request of issue 11: a `PostCreated` whose id is a number and
+    // whose title is missing. Every consumer of `PostCreated` would refuse it.
+    let poison = [
+        json!({"type": "PostCreated", "data": {"id": 1}}),
+        json!({"type": "PostCreated"}),
+        json!({"type": "CommentCreated", "data": {"id": "c1", "content": "Hi", "postId": "p1", "status": "maybe"}}),
+        json!({"type": "CommentModerated", "data": "approved"}),
+        json!({"type": "CommentUpdated", "data": {"id": "c1"}}),
+    ];
+    for event in &poison {
+        let (status, body) = send(client.post(&events).json(event)).await;
+        assert_eq!(
+            status, 422,
+            "POST /events with {event} must be refused with 422: it does not fit the contract \
+             (blog_events::Event), got {status} {body}"
+        );
+        assert!(
+            body["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "the refusal must be JSON like {{\"error\": \"...\"}}, got {body}"
+        );
+    }
+    // A batch is all or nothing: one bad event refuses the others too.
+    let batch = json!([
+        {"type": "PostCreated", "data": {"id": "p1", "title": "Fine"}},
+        {"type": "PostCreated", "data": {"id": 1}}
+    ]);
+    let (status, body) = send(client.post(format!("{events}/batch")).json(&batch)).await;
+    assert_eq!(
+        status, 422,
+        "a batch holding a bad PostCreated must be refused, got {status} {body}"
+    );
+    assert!(
+        list(&client, &bus.url(), "").await.is_empty(),
+        "refused events are not stored"
+    );
+
+    // The contract's fields are checked, extra ones are not refused, and a
+    // type the contract does not know is stored and delivered as it is.
+    let fine = json!({"id": "p1", "title": "Fine", "tags": ["new"]});
+    assert_eq!(publish(&client, &bus.url(), "PostCreated", fine).await, 1);
+    assert_eq!(
+        publish(&client, &bus.url(), "InvoiceSent", json!({"id": 7})).await,
+        2
+    );
+    subscriber.wait_for_all("the subscriber", 2).await;
+    assert_eq!(subscriber.received()[1]["data"], json!({"id": 7}));
+    stop_bus(bus).await;
+    subscriber.stop().await;
+}
+// ANCHOR_END: contract_test
+
+#[tokio::test]
+async fn the_log_has_an_id_that_a_restart_keeps_and_a_new_log_changes() {
+    let data = tempfile::tempdir().unwrap();
+    let subscriber = FakeSubscriber::start(true).await;
+    let client = reqwest::Client::new();
+
+    let bus = start_bus(data.path(), &[subscriber.url()]).await;
+    let (events, first_id) = list_with_log_id(&client, &bus.url(), "").await;
+    assert!(events.is_empty());
+    assert!(
+        first_id.len() == 32 && first_id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
+        "the log id is 32 lowercase hex characters, got {first_id:?}"
+    );
+    publish(&client, &bus.url(), "Counted", json!({"n": 1})).await;
+    subscriber.wait_for_all("the subscriber", 1).await;
+    assert_eq!(
+        subscriber.received()[0]["logId"],
+        first_id,
+        "a delivered event carries the log's id as `logId`"
+    );
+    stop_bus(bus).await;
+
+    let bus = start_bus(data.path(), &[]).await;
+    assert_eq!(
+        log_id(&client, &bus.url()).await,
+        first_id,
+        "a restart keeps the log, and its id"
+    );
+    stop_bus(bus).await;
+
+    // A reset: the log is deleted, and the bus starts again from seq 1.
+    std::fs::remove_dir_all(data.path()).unwrap();
+    let bus = start_bus(data.path(), &[]).await;
+    let new_id = log_id(&client, &bus.url()).await;
+    assert_ne!(
+        new_id, first_id,
+        "a new log must get a new id, or consumers could not tell its seq 1 from the old one's"
+    );
+    stop_bus(bus).await;
+    subscriber.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_disk_fills_the_writers_queue_and_then_publishers_hear_503_with_retry_after() {
+    let data = tempfile::tempdir().unwrap();
+    let bus = start_bus(data.path(), &[]).await;
+    let client = reqwest::Client::new();
+    publish(&client, &bus.url(), "Warmup", json!(null)).await;
+
+    // Another connection holds the write lock: the writer waits for it, and
+    // the events sent meanwhile queue up in memory.
+    let blocker = rusqlite::Connection::open(data.path().join("event-bus.db")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    // 200 events of 60 KB: 12 MB, more than the queue may hold.
+    let big = "x".repeat(60 * 1000);
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut senders = Vec::new();
+    for n in 0..200 {
+        let (client, url, big, busy) = (client.clone(), bus.url(), big.clone(), busy.clone());
+        senders.push(tokio::spawn(async move {
+            let request = client
+                .post(format!("{url}/events"))
+                .json(&json!({"type": "Big", "data": {"n": n, "text": big}}));
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").is_some();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if status == 503 {
+                busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (status, retry_after, body)
+        }));
+    }
+    wait_until("some publisher has been told the bus is busy", || {
+        let busy = busy.load(std::sync::atomic::Ordering::SeqCst);
+        async move { busy > 0 }
+    })
+    .await;
+    blocker.execute_batch("COMMIT").unwrap();
+
+    let mut stored = 0;
+    for sender in senders {
+        let (status, retry_after, body) = sender.await.unwrap();
+        match status {
+            200 => stored += 1,
+            503 => {
+                assert!(
+                    retry_after,
+                    "a 503 for a full queue says when to come back (Retry-After)"
+                );
+                assert!(
+                    body["error"].is_string(),
+                    "the 503 is JSON {{\"error\"}}: {body}"
+                );
+            }
+            other => panic!("a publisher got {other} {body}; expected 200 or 503"),
+        }
+    }
+    assert!(
+        stored > 0,
+        "the events that fitted in the queue are stored once the disk is free"
+    );
+    let events = list(&client, &bus.url(), "?after=1").await;
+    assert_eq!(events.len(), stored, "every 200 is stored, no 503 is");
     stop_bus(bus).await;
 }

@@ -12,66 +12,11 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use tokio::process::{Child, Command};
-
-/// The bus binary of the package running this test. Cargo builds it before
-/// the tests and tells us where it is, under the binary's name: `event-bus`
-/// for the reference solution, `ex03-event-bus` for the exercise (the same
-/// test file runs in both).
-fn bus_binary() -> &'static str {
-    option_env!("CARGO_BIN_EXE_event-bus")
-        .or(option_env!("CARGO_BIN_EXE_ex03-event-bus"))
-        .expect("cargo sets CARGO_BIN_EXE_<name> for the package's binary")
-}
-
-/// The real binary, run as a child process on a port of its own.
-struct BusProcess {
-    child: Child,
-    url: String,
-}
-
-async fn spawn_bus(data_dir: &Path, subscriber: &str) -> BusProcess {
-    // PORT=0 would work, but the process would not tell us which port it
-    // got: pick a free one here and hand it over.
-    let port = free_addr().port();
-    let mut child = Command::new(bus_binary())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATA_DIR", data_dir)
-        .env("SUBSCRIBERS", subscriber)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true) // a failing test leaves no stray process behind
-        .spawn()
-        .expect("the event-bus binary should start");
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the event-bus process exited before it was ready: {status}");
-        }
-        if let Ok(response) = client.get(format!("{url}/readyz")).send().await
-            && response.status().is_success()
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the event-bus process did not become ready at {url}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    BusProcess { child, url }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {

@@ -1,6 +1,6 @@
 //! The event log on disk: the one thing the bus owns.
 //!
-//! Two tables in `$DATA_DIR/event-bus.db`:
+//! Four tables in `$DATA_DIR/event-bus.db`:
 //!
 //! - `events`: every event ever accepted, numbered by `seq` (1, 2, 3, ...).
 //!   Rows are only ever added, never changed or removed, so the log can be
@@ -9,14 +9,18 @@
 //!   A cursor lives in the same file as the events so that both survive a
 //!   restart together: after a crash, each subscriber resumes where it was
 //!   instead of getting the whole history again (or, worse, nothing).
+//! - `parked`: the dead letters, events a subscriber refused for good (see
+//!   [`crate::parked`]).
+//! - `meta`: the log's identity, a random id drawn when the file is created
+//!   (see [`log_id`]).
 //!
 //! Every function takes a plain [`Connection`]; who owns the connection and
 //! on which thread it runs is decided elsewhere ([`crate::writer`],
 //! [`crate::delivery`], [`crate::handlers`]).
 
 use std::path::Path;
-use std::time::Duration;
 
+use blog_runtime::db::{OpenError, open_durable};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
@@ -41,36 +45,80 @@ pub struct StoredEvent {
     pub seq: u64,
 }
 
+/// An event on its way out, to a subscriber or to `GET /events`: the stored
+/// event and the id of the log it comes from,
+/// `{"type","data","seq","logId"}`.
+///
+/// A `seq` only means something within one log. A consumer that remembers
+/// "I have seen up to seq 4,000" must notice when the log it reads is a
+/// different one (the bus's data was deleted and it started again from 1):
+/// the `logId` tells it, and it can then rebuild instead of ignoring every
+/// event up to 4,000.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct WireEvent<'a> {
+    #[serde(flatten)]
+    pub event: &'a StoredEvent,
+    #[serde(rename = "logId")]
+    pub log_id: &'a str,
+}
+
+/// The tables, created when the file is new. `CREATE ... IF NOT EXISTS`, so
+/// opening an older log adds what it lacks and keeps what it has.
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS events (
+        -- AUTOINCREMENT: a seq is never handed out twice, not even for
+        -- the last row of a log that was somehow truncated.
+        seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS cursors (
+        subscriber TEXT PRIMARY KEY,
+        delivered  INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS parked (
+        subscriber TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL,
+        error      TEXT NOT NULL,
+        parked_at  INTEGER NOT NULL,  -- milliseconds since 1970
+        PRIMARY KEY (subscriber, seq)
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );";
+
 /// Opens (or creates) the log at `path`.
 ///
-/// `synchronous = FULL` makes each commit wait until the data is on the disk
+/// [`open_durable`] makes each commit wait until the data is on the disk
 /// itself, not just handed to the operating system: the bus answers "OK"
 /// only after a commit, so an acknowledged event survives even a power cut.
-/// WAL lets readers (`GET /events`, the delivery tasks) work while the
-/// writer commits.
-pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let conn = Connection::open(path)?;
-    // The writer and the cursor updates share the file; wait instead of failing.
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS events (
-             -- AUTOINCREMENT: a seq is never handed out twice, not even for
-             -- the last row of a log that was somehow truncated.
-             seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-             type TEXT NOT NULL,
-             data TEXT NOT NULL
-         );
-         CREATE TABLE IF NOT EXISTS cursors (
-             subscriber TEXT PRIMARY KEY,
-             delivered  INTEGER NOT NULL
-         );",
+/// Its write-ahead log lets readers (`GET /events`, the delivery tasks) work
+/// while the writer commits.
+pub fn open(path: &Path) -> Result<Connection, OpenError> {
+    open_durable(path, SCHEMA)
+}
+
+/// The id of this log: 32 lowercase hex characters, drawn at random the
+/// first time the file is opened and kept in it from then on. A deleted
+/// and recreated log gets a new one.
+pub fn log_id(conn: &Connection) -> rusqlite::Result<String> {
+    let fresh = random_id();
+    // Only the first writer's id sticks; every later call reads it back.
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?1)",
+        params![fresh],
     )?;
-    Ok(conn)
+    conn.query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |row| {
+        row.get(0)
+    })
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system provides random numbers");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 // ANCHOR: append_batch
@@ -180,6 +228,21 @@ mod tests {
         assert_eq!(page[0].data, json!({ "n": 2 }));
         assert_eq!(read_page(&conn, 0, 1).unwrap().len(), 1);
         assert!(read_page(&conn, 3, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_log_keeps_its_id_and_a_new_log_gets_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bus.db");
+        let id = log_id(&open(&path).unwrap()).unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(log_id(&open(&path).unwrap()).unwrap(), id);
+        std::fs::remove_file(&path).unwrap();
+        assert_ne!(log_id(&open(&path).unwrap()).unwrap(), id);
     }
 
     #[test]

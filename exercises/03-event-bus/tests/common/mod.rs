@@ -3,9 +3,11 @@
 
 #![allow(dead_code)] // each test file uses its own share of these
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,15 +18,20 @@ use axum::routing::post;
 use axum::{Json, Router};
 use blog_runtime::Server;
 use serde_json::{Value, json};
+use tokio::process::{Child, Command};
 
 /// How long any "eventually" in these tests may take before it counts as a failure.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// How many "never" answers park an event in these tests.
+pub const DEAD_LETTER_AFTER: u32 = 3;
 
 pub async fn start_bus(data_dir: &Path, subscribers: &[String]) -> Server {
     let config = event_bus::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
         subscribers: subscribers.to_vec(),
+        dead_letter_after: DEAD_LETTER_AFTER,
     };
     event_bus::start(config)
         .await
@@ -91,15 +98,76 @@ pub async fn publish(client: &reqwest::Client, bus: &str, kind: &str, data: Valu
 
 /// `GET {bus}/events{query}`, which must answer 200 with a list.
 pub async fn list(client: &reqwest::Client, bus: &str, query: &str) -> Vec<Value> {
-    let (status, body) = send(client.get(format!("{bus}/events{query}"))).await;
+    list_with_log_id(client, bus, query).await.0
+}
+
+/// `GET {bus}/events{query}`: the list, and the log's id from the header
+/// `x-event-log-id`, which every event in the list must carry as `logId`.
+pub async fn list_with_log_id(
+    client: &reqwest::Client,
+    bus: &str,
+    query: &str,
+) -> (Vec<Value>, String) {
+    let response = client
+        .get(format!("{bus}/events{query}"))
+        .send()
+        .await
+        .expect("the bus should answer");
+    let log_id = response
+        .headers()
+        .get("x-event-log-id")
+        .and_then(|id| id.to_str().ok())
+        .map(str::to_string);
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     assert_eq!(
         status,
         200,
         "GET /events{query} should answer 200, got {status} {body}{}",
         advice(status, &body)
     );
-    body.as_array()
+    let events = body
+        .as_array()
         .unwrap_or_else(|| panic!("GET /events{query} should answer a JSON list, got {body}"))
+        .clone();
+    let log_id = log_id.unwrap_or_else(|| {
+        panic!("GET /events{query} must name the log in the header `x-event-log-id`")
+    });
+    for event in &events {
+        assert_eq!(
+            event["logId"], log_id,
+            "every event of GET /events{query} carries `logId`, the id in the header: {event}"
+        );
+    }
+    (events, log_id)
+}
+
+/// The log's id, as `GET /events?limit=1` names it.
+pub async fn log_id(client: &reqwest::Client, bus: &str) -> String {
+    list_with_log_id(client, bus, "?limit=1").await.1
+}
+
+/// `GET {bus}{path}`, which must answer 200 with JSON.
+pub async fn get_ok(client: &reqwest::Client, bus: &str, path: &str) -> Value {
+    let (status, body) = send(client.get(format!("{bus}{path}"))).await;
+    assert_eq!(
+        status,
+        200,
+        "GET {path} should answer 200, got {status} {body}{}",
+        advice(status, &body)
+    );
+    body
+}
+
+/// The line of `GET /subscribers` about the subscriber at `url`.
+pub async fn subscriber_status(client: &reqwest::Client, bus: &str, url: &str) -> Value {
+    let all = get_ok(client, bus, "/subscribers").await;
+    all.as_array()
+        .unwrap_or_else(|| panic!("GET /subscribers should answer a JSON list, got {all}"))
+        .iter()
+        .find(|line| line["url"] == url)
+        .unwrap_or_else(|| panic!("GET /subscribers should list the subscriber {url}: {all}"))
         .clone()
 }
 
@@ -138,28 +206,40 @@ pub fn free_addr() -> SocketAddr {
 }
 
 /// A stand-in for a service: accepts `POST /events` and records each event,
-/// or answers 503 while it is switched to unhealthy.
+/// answers 503 while it is switched to unhealthy, and refuses the event
+/// types it was told to refuse.
 pub struct FakeSubscriber {
     server: Server,
-    received: Arc<Mutex<Vec<Value>>>,
-    healthy: Arc<AtomicBool>,
+    state: FakeState,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct FakeState {
     received: Arc<Mutex<Vec<Value>>>,
     healthy: Arc<AtomicBool>,
+    /// Event type → the status answered to it.
+    refused: Arc<Mutex<HashMap<String, u16>>>,
+    /// Seq → how many times it was sent to us, accepted or not.
+    attempts: Arc<Mutex<HashMap<u64, usize>>>,
 }
 
 async fn receive(
     State(state): State<FakeState>,
     Json(event): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
+    if let Some(seq) = event["seq"].as_u64() {
+        *state.attempts.lock().unwrap().entry(seq).or_default() += 1;
+    }
     if !state.healthy.load(Ordering::SeqCst) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": "not now"})),
         );
+    }
+    let kind = event["type"].as_str().unwrap_or_default();
+    if let Some(&status) = state.refused.lock().unwrap().get(kind) {
+        let status = StatusCode::from_u16(status).unwrap();
+        return (status, Json(json!({"error": format!("I refuse {kind}")})));
     }
     state.received.lock().unwrap().push(event);
     (StatusCode::OK, Json(json!({"status": "OK"})))
@@ -172,10 +252,8 @@ impl FakeSubscriber {
 
     /// Starts on a given address (retrying briefly if the port is not free yet).
     pub async fn start_on(addr: SocketAddr, healthy: bool) -> FakeSubscriber {
-        let state = FakeState {
-            received: Arc::default(),
-            healthy: Arc::new(AtomicBool::new(healthy)),
-        };
+        let state = FakeState::default();
+        state.healthy.store(healthy, Ordering::SeqCst);
         let router = Router::new()
             .route("/events", post(receive))
             .with_state(state.clone());
@@ -191,11 +269,7 @@ impl FakeSubscriber {
                 Err(error) => panic!("fake subscriber could not bind {addr}: {error}"),
             }
         };
-        FakeSubscriber {
-            server,
-            received: state.received,
-            healthy: state.healthy,
-        }
+        FakeSubscriber { server, state }
     }
 
     pub fn url(&self) -> String {
@@ -203,12 +277,37 @@ impl FakeSubscriber {
     }
 
     pub fn set_healthy(&self, healthy: bool) {
-        self.healthy.store(healthy, Ordering::SeqCst);
+        self.state.healthy.store(healthy, Ordering::SeqCst);
     }
 
-    /// Everything received so far, in arrival order.
+    /// From now on, answer `status` to every event of type `kind`.
+    pub fn refuse(&self, kind: &str, status: u16) {
+        self.state
+            .refused
+            .lock()
+            .unwrap()
+            .insert(kind.to_string(), status);
+    }
+
+    /// From now on, accept events of every type (the subscriber was fixed).
+    pub fn refuse_nothing(&self) {
+        self.state.refused.lock().unwrap().clear();
+    }
+
+    /// How many times the event `seq` was sent here, accepted or not.
+    pub fn attempts(&self, seq: u64) -> usize {
+        self.state
+            .attempts
+            .lock()
+            .unwrap()
+            .get(&seq)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Everything accepted so far, in arrival order.
     pub fn received(&self) -> Vec<Value> {
-        self.received.lock().unwrap().clone()
+        self.state.received.lock().unwrap().clone()
     }
 
     pub fn received_seqs(&self) -> Vec<u64> {
@@ -216,7 +315,7 @@ impl FakeSubscriber {
     }
 
     pub fn forget(&self) {
-        self.received.lock().unwrap().clear();
+        self.state.received.lock().unwrap().clear();
     }
 
     /// Waits until every seq in `1..=last` has arrived at least once.
@@ -232,7 +331,8 @@ impl FakeSubscriber {
                 "gave up after {PATIENCE:?} waiting until {name} has received every event up to \
                  seq {last}: it has received {} event(s) {seqs:?}, and seq {missing} is missing.\n\
                  Delivery is src/delivery.rs: each subscriber's task must send every stored event \
-                 to it, in order, again and again until it is accepted (answers 2xx).",
+                 to it, in order, again and again until it is accepted (answers 2xx). If a panic \
+                 message printed above names a TODO, that one is next.",
                 seqs.len()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -242,6 +342,60 @@ impl FakeSubscriber {
     pub async fn stop(self) {
         self.server.stop().await;
     }
+}
+
+/// The bus binary of the package running this test. Cargo builds it before
+/// the tests and tells us where it is, under the binary's name: `event-bus`
+/// for the reference solution, `ex03-event-bus` for the exercise (the same
+/// test file runs in both).
+pub fn bus_binary() -> &'static str {
+    option_env!("CARGO_BIN_EXE_event-bus")
+        .or(option_env!("CARGO_BIN_EXE_ex03-event-bus"))
+        .expect("cargo sets CARGO_BIN_EXE_<name> for the package's binary")
+}
+
+/// The real binary, run as a child process on a port of its own.
+pub struct BusProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+/// Starts the bus binary on `data_dir`, delivering to `subscribers`
+/// (comma-separated), and waits until it is ready.
+pub async fn spawn_bus(data_dir: &Path, subscribers: &str) -> BusProcess {
+    // PORT=0 would work, but the process would not tell us which port it
+    // got: pick a free one here and hand it over.
+    let port = free_addr().port();
+    let mut child = Command::new(bus_binary())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", data_dir)
+        .env("SUBSCRIBERS", subscribers)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true) // a failing test leaves no stray process behind
+        .spawn()
+        .expect("the event-bus binary should start");
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the event-bus process exited before it was ready: {status}");
+        }
+        if let Ok(response) = client.get(format!("{url}/readyz")).send().await
+            && response.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the event-bus process did not become ready at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    BusProcess { child, url }
 }
 
 /// In one run of the bus with no failed deliveries, a subscriber sees each
