@@ -18,13 +18,16 @@ use clap::{Parser, Subcommand};
 use workbook::bench::Settings;
 use workbook::doctor::{Doctor, Level};
 use workbook::exercises::{self, Exercise};
+use workbook::repo_root;
 use workbook::runner;
 use workbook::state::State;
 use workbook::system::Measure;
-use workbook::repo_root;
 
 #[derive(Parser)]
-#[command(name = "cargo workbook", about = "Learn microservices by building a blog, one exercise at a time.")]
+#[command(
+    name = "cargo workbook",
+    about = "Learn microservices by building a blog, one exercise at a time."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -75,7 +78,7 @@ enum Command {
     List,
     /// Check this machine: Rust, Docker, kubectl, minikube, posts.com, free ports.
     Doctor,
-    /// Run the whole blog: six services as separate processes, until Ctrl-C; one that dies is started again.
+    /// Run the whole blog: six services as separate processes, until Ctrl-C; one that crashes is started again.
     Up {
         /// Run your own services where their exercise passes, the reference ones elsewhere.
         #[arg(long)]
@@ -172,7 +175,11 @@ fn run(cli: Cli) -> Result<()> {
                     exercise.chapter,
                     exercise.package,
                     exercise.title,
-                    exercise.book_page.strip_prefix(&root).unwrap_or(&exercise.book_page).display()
+                    exercise
+                        .book_page
+                        .strip_prefix(&root)
+                        .unwrap_or(&exercise.book_page)
+                        .display()
                 );
             }
             Ok(())
@@ -184,12 +191,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             let failing = checks.iter().filter(|c| c.level == Level::Fail).count();
             if failing > 0 {
-                println!("\n{failing} check(s) failed. Chapters 0-6 need only Rust; Docker is for 7-8, minikube for 9.");
+                println!(
+                    "\n{failing} check(s) failed. Chapters 0-6 need only Rust; Docker is for 7-8, minikube for 9."
+                );
             }
             Ok(())
         }
         Command::Up { mine, data_dir } => {
-            let data_dir = if data_dir.is_absolute() { data_dir } else { root.join(data_dir) };
+            let data_dir = if data_dir.is_absolute() {
+                data_dir
+            } else {
+                root.join(data_dir)
+            };
             tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
         }
         Command::Bench {
