@@ -326,12 +326,10 @@ struct ChromeDriver {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        let group = self.process.id() as libc::pid_t;
-        // SAFETY: kill(2) with a negative pid signals the process group that
-        // we created for chromedriver alone (`process_group(0)` below).
-        unsafe {
-            libc::kill(-group, libc::SIGKILL);
-        }
+        // The process group we created for chromedriver alone
+        // (`process_group(0)` below): chromedriver and every browser it started.
+        let group = nix::unistd::Pid::from_raw(self.process.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.process.wait();
     }
 }
