@@ -97,6 +97,7 @@ fn verify(only: Option<&str>, no_book: bool) -> Result<bool> {
     }
     if !no_book && only.is_none() {
         let mut problems = rules::check_book(&root);
+        problems.extend(rules::check_transcripts(&root));
         if problems.is_empty() {
             problems.extend(build_book(&root));
         }

@@ -522,3 +522,156 @@ mod tests {
         assert!(problems[0].contains("anchor `gone`"), "{problems:?}");
     }
 }
+
+// ---- Transcripts that cannot drift (issue 13, item 4) ----
+
+/// The fence kinds that show a shell session or what a command prints. Every
+/// `text` block counts too: in this book it is where output goes, and a block
+/// that is no transcript (a folder tree, a formula) says so in its marker.
+pub const CONSOLE_FENCES: [&str; 5] = ["console", "sh", "bash", "shell", "text"];
+
+/// A console block that has no marker, or whose marker names no real test.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnmarkedBlock {
+    /// 1-based line of the opening fence.
+    pub line: usize,
+    pub problem: String,
+}
+
+/// The console blocks of one page, each checked for its marker on the line
+/// just above the fence: `<!-- replayed: <file>::<test> -->`, naming the
+/// test that runs it, or `<!-- not replayed: <reason> -->`. `test_exists`
+/// answers whether a replay test named in a marker is real, so a marker
+/// cannot outlive the test it names.
+pub fn unmarked_console_blocks(
+    text: &str,
+    test_exists: &dyn Fn(&str, &str) -> bool,
+) -> Vec<UnmarkedBlock> {
+    let mut found = Vec::new();
+    let mut open: Option<String> = None;
+    let mut previous = "";
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let ticks = trimmed.chars().take_while(|&c| c == '`').count();
+        if let Some(fence) = &open {
+            if ticks >= fence.len() && trimmed[ticks..].trim().is_empty() {
+                open = None;
+            }
+        } else if ticks >= 3 {
+            open = Some("`".repeat(ticks));
+            let kind = trimmed[ticks..].split([',', ' ']).next().unwrap_or("");
+            if CONSOLE_FENCES.contains(&kind)
+                && let Some(problem) = marker_problem(previous.trim(), test_exists)
+            {
+                found.push(UnmarkedBlock {
+                    line: index + 1,
+                    problem,
+                });
+            }
+        }
+        previous = line;
+    }
+    found
+}
+
+/// Why `marker` (the line above a console fence) does not mark it, if so.
+fn marker_problem(marker: &str, test_exists: &dyn Fn(&str, &str) -> bool) -> Option<String> {
+    let inner = marker
+        .strip_prefix("<!--")
+        .and_then(|m| m.strip_suffix("-->"))
+        .map(str::trim);
+    let unmarked = || {
+        Some("a console block with no marker just above it: add `<!-- replayed: <file>::<test> -->` or `<!-- not replayed: <reason> -->`".to_string())
+    };
+    let Some(inner) = inner else {
+        return unmarked();
+    };
+    if let Some(reason) = inner.strip_prefix("not replayed:") {
+        return reason
+            .trim()
+            .is_empty()
+            .then(|| "a `not replayed` marker must give its reason".to_string());
+    }
+    if let Some(place) = inner.strip_prefix("replayed:") {
+        let place = place.trim();
+        let Some((file, test)) = place.split_once("::") else {
+            return Some(format!(
+                "`replayed: {place}` must name its test as <file>::<test function>"
+            ));
+        };
+        return (!test_exists(file, test))
+            .then(|| format!("`replayed: {place}`: there is no test `{test}` in {file}"));
+    }
+    unmarked()
+}
+
+/// Every page's console blocks are replayed or marked with why not.
+pub fn check_transcripts(root: &Path) -> Vec<String> {
+    let test_exists = |file: &str, test: &str| {
+        let source = read(&root.join(file));
+        source.contains(&format!("fn {test}("))
+    };
+    let mut problems = Vec::new();
+    for page in markdown_files(&root.join("book").join("src")) {
+        for block in unmarked_console_blocks(&read(&page), &test_exists) {
+            problems.push(format!(
+                "{}:{}: {}",
+                shown(root, &page),
+                block.line,
+                block.problem
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod transcript_tests {
+    use super::*;
+
+    fn only_replay_test(file: &str, test: &str) -> bool {
+        file == "xtask/tests/replay.rs" && test == "ch07"
+    }
+
+    #[test]
+    fn marked_blocks_pass_and_other_fences_do_not_count() {
+        let good = "Text.\n\n<!-- not replayed: needs a Kubernetes cluster -->\n```sh\n$ kubectl get pods\n```\n\
+                    <!-- replayed: xtask/tests/replay.rs::ch07 -->\n```console\n$ docker ps\n```\n\
+                    ```rust,ignore\n{{#include a.rs}}\n```\n````markdown\n```sh\nnot a block\n```\n````\n";
+        assert_eq!(unmarked_console_blocks(good, &only_replay_test), vec![]);
+    }
+
+    #[test]
+    fn an_unmarked_or_badly_marked_block_fails_with_its_line() {
+        let bad = "# Page\n\n```sh\n$ cargo run\n```\n\n\
+                   <!-- not replayed: -->\n```text\nout\n```\n\
+                   <!-- replayed: xtask/tests/replay.rs::gone -->\n```console\n$ ls\n```\n\
+                   <!-- replayed: somewhere -->\n```bash\n$ ls\n```\n\
+                   <!-- a comment -->\n\n```shell\n$ ls\n```\n";
+        let found = unmarked_console_blocks(bad, &only_replay_test);
+        let lines: Vec<usize> = found.iter().map(|b| b.line).collect();
+        assert_eq!(lines, vec![3, 8, 12, 16, 21], "{found:?}");
+        assert!(found[0].problem.contains("no marker"), "{found:?}");
+        assert!(found[1].problem.contains("reason"), "{found:?}");
+        assert!(found[2].problem.contains("no test `gone`"), "{found:?}");
+        assert!(found[3].problem.contains("<file>::<test"), "{found:?}");
+    }
+
+    #[test]
+    fn check_transcripts_names_the_file_and_line() {
+        let root = tempfile::tempdir().unwrap();
+        let src = root.path().join("book").join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("page.md"), "intro\n```console\n$ ls\n```\n").unwrap();
+        assert_eq!(
+            check_transcripts(root.path()),
+            vec!["book/src/page.md:2: a console block with no marker just above it: add `<!-- replayed: <file>::<test> -->` or `<!-- not replayed: <reason> -->`".to_string()]
+        );
+        std::fs::write(
+            src.join("page.md"),
+            "intro\n<!-- not replayed: illustrative -->\n```console\n$ ls\n```\n",
+        )
+        .unwrap();
+        assert!(check_transcripts(root.path()).is_empty());
+    }
+}
