@@ -675,3 +675,13 @@ mod transcript_tests {
         assert!(check_transcripts(root.path()).is_empty());
     }
 }
+
+#[cfg(test)]
+mod book_transcripts {
+    /// The real book passes the rule (verify checks it too; this says so sooner).
+    #[test]
+    fn every_console_block_in_the_book_is_marked() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert_eq!(super::check_transcripts(&root), Vec::<String>::new());
+    }
+}

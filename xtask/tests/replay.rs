@@ -1,0 +1,264 @@
+//! Replays the book's console transcripts against the real thing.
+//!
+//! Each test here replays the blocks whose marker names it
+//! (`<!-- replayed: xtask/tests/replay.rs::<test> -->`, which `cargo xtask
+//! verify` checks): every `$ ` line is run with `bash -c` (bash, not `sh`:
+//! the pages' `time` is bash's keyword, and a learner's shell), stdout and
+//! stderr together, and what it prints is compared with the lines the page
+//! shows under it. In the page, `[..]` matches anything within a line and a
+//! line `...` matches any number of lines (trycmd's syntax); runs of spaces
+//! and tabs count as one space. A container id the page shows (12 or 64 hex
+//! digits) matches any id of that length, and from then on the page's id
+//! stands for the real one in later commands, as it would for a learner who
+//! copies the id they got.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the repository")
+        .to_path_buf()
+}
+
+/// One `$ ` command of a transcript, and the lines the page shows for it.
+#[derive(Debug, Clone, PartialEq)]
+struct Step {
+    command: String,
+    output: Vec<String>,
+}
+
+/// The steps of every console block of `page` whose marker names `test`.
+fn replayed_blocks(page: &str, test: &str) -> Vec<Vec<Step>> {
+    let text = std::fs::read_to_string(repo_root().join(page)).expect("the page exists");
+    let marker = format!("<!-- replayed: xtask/tests/replay.rs::{test} -->");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut blocks = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if line.trim() != marker {
+            continue;
+        }
+        let mut steps: Vec<Step> = Vec::new();
+        for body in lines[index + 2..]
+            .iter()
+            .take_while(|l| !l.starts_with("```"))
+        {
+            if let Some(command) = body.strip_prefix("$ ") {
+                steps.push(Step {
+                    command: command.to_string(),
+                    output: Vec::new(),
+                });
+            } else if let Some(step) = steps.last_mut() {
+                step.output.push(body.to_string());
+            }
+        }
+        blocks.push(steps);
+    }
+    assert!(!blocks.is_empty(), "{page} has no block marked {marker}");
+    blocks
+}
+
+/// Whether the whole `actual` output matches the page's `expected` lines.
+fn lines_match(expected: &[String], actual: &[&str], ids: &mut HashMap<String, String>) -> bool {
+    match expected.split_first() {
+        None => actual.is_empty(),
+        Some((first, rest)) if first.trim() == "..." => {
+            (0..=actual.len()).any(|skip| lines_match(rest, &actual[skip..], &mut ids.clone()))
+        }
+        Some((first, rest)) => match actual.split_first() {
+            Some((line, others)) => {
+                let mut tried = ids.clone();
+                if line_matches(&squash(first), &squash(line), &mut tried)
+                    && lines_match(rest, others, &mut tried)
+                {
+                    *ids = tried;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => false,
+        },
+    }
+}
+
+/// Runs of blanks as one space, none at the ends.
+fn squash(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// One line: `[..]` matches anything; a page id matches any id as long.
+fn line_matches(expected: &str, actual: &str, ids: &mut HashMap<String, String>) -> bool {
+    if let Some(rest) = expected.strip_prefix("[..]") {
+        return (0..=actual.len())
+            .filter(|&i| actual.is_char_boundary(i))
+            .any(|i| line_matches(rest, &actual[i..], ids));
+    }
+    let id_len = hex_run(expected);
+    if id_len == 12 || id_len == 64 {
+        let real = &actual[..hex_run(actual).min(actual.len())];
+        if real.len() == id_len {
+            ids.insert(expected[..id_len].to_string(), real.to_string());
+            return line_matches(&expected[id_len..], &actual[id_len..], ids);
+        }
+    }
+    match (expected.chars().next(), actual.chars().next()) {
+        (None, None) => true,
+        (Some(e), Some(a)) if e == a => {
+            line_matches(&expected[e.len_utf8()..], &actual[a.len_utf8()..], ids)
+        }
+        _ => false,
+    }
+}
+
+fn hex_run(text: &str) -> usize {
+    text.chars()
+        .take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c))
+        .count()
+}
+
+/// The command with every page id seen so far replaced by the real one.
+fn with_real_ids(command: &str, ids: &HashMap<String, String>) -> String {
+    let mut command = command.to_string();
+    for (page, real) in ids {
+        command = command.replace(page.as_str(), real);
+        if page.len() == 64 {
+            command = command.replace(&page[..12], &real[..12]);
+        }
+    }
+    command
+}
+
+/// Runs each block's steps in order; panics with the first difference.
+/// Returns the real ids the run printed, for the test to clean up.
+fn replay(page: &str, test: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for steps in replayed_blocks(page, test) {
+        let mut ids = HashMap::new();
+        for step in steps {
+            let command = with_real_ids(&step.command, &ids);
+            let output = Command::new("bash")
+                .arg("-c")
+                .arg(format!("exec 2>&1\n{command}"))
+                .current_dir(repo_root())
+                .output()
+                .expect("bash runs");
+            let printed = String::from_utf8_lossy(&output.stdout);
+            let actual: Vec<&str> = printed.lines().collect();
+            assert!(
+                lines_match(&step.output, &actual, &mut ids),
+                "{page}: `$ {}` printed\n{printed}\nbut the page shows\n{}",
+                step.command,
+                step.output.join("\n")
+            );
+        }
+        seen.extend(ids.into_values());
+    }
+    seen
+}
+
+/// Docker must answer, or the test is skipped (a failure with REQUIRE_DOCKER=1).
+fn docker_ready() -> bool {
+    let ready = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        blog_testkit::skip_unless_required("REQUIRE_DOCKER", "Docker is not running here");
+    }
+    ready
+}
+
+/// One replay at a time: a page's `docker ps --all` must see only its own
+/// containers on top, not those another test is creating.
+static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Removes the page's named containers, before (a failed run left them) and
+/// after, and the unnamed ones whose ids the replay saw.
+struct Containers {
+    names: Vec<String>,
+}
+
+impl Containers {
+    fn named(names: &[&str]) -> Containers {
+        let containers = Containers {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        containers.remove();
+        containers
+    }
+
+    fn remove(&self) {
+        if !self.names.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&self.names)
+                .output();
+        }
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+const CH07: &str = "book/src/ch07-containers/index.md";
+
+/// Replays `test`'s blocks of chapter 7 with the page's `names` free, then
+/// removes every container it made that it knows of.
+fn replay_ch07(test: &str, names: &[&str]) {
+    if !docker_ready() {
+        return;
+    }
+    let _engine = ENGINE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut containers = Containers::named(names);
+    let ids = replay(CH07, test);
+    containers.names.extend(ids);
+}
+
+#[test]
+fn ch07_docker_basics() {
+    replay_ch07("ch07_docker_basics", &[]);
+}
+
+#[test]
+fn ch07_create_then_start() {
+    replay_ch07("ch07_create_then_start", &[]);
+}
+
+#[test]
+fn ch07_stop_and_kill() {
+    replay_ch07("ch07_stop_and_kill", &["polite", "victim"]);
+}
+
+#[test]
+fn the_matcher_takes_wildcards_and_ids_but_not_other_differences() {
+    let page = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+    let mut ids = HashMap::new();
+    let expected = page(&["6bac6a2fb890   busybox   [..]ago", "...", "done"]);
+    let actual = [
+        "0123456789ab\tbusybox \"echo\" 2 seconds ago",
+        "x",
+        "y",
+        "done",
+    ];
+    assert!(lines_match(&expected, &actual, &mut ids));
+    assert_eq!(ids["6bac6a2fb890"], "0123456789ab");
+    assert_eq!(
+        with_real_ids("docker start -a 6bac6a2fb890", &ids),
+        "docker start -a 0123456789ab"
+    );
+    assert!(!lines_match(
+        &page(&["hello"]),
+        &["hello", "extra"],
+        &mut ids
+    ));
+    assert!(!lines_match(&page(&["exit 0"]), &["exit 137"], &mut ids));
+    assert!(!lines_match(&page(&["6bac6a2fb890"]), &["0123"], &mut ids));
+}
