@@ -132,9 +132,7 @@ fn with_real_ids(command: &str, ids: &HashMap<String, String>) -> String {
 }
 
 /// Runs each block's steps in order; panics with the first difference.
-/// Returns the real ids the run printed, for the test to clean up.
-fn replay(page: &str, test: &str) -> Vec<String> {
-    let mut seen = Vec::new();
+fn replay(page: &str, test: &str) {
     for steps in replayed_blocks(page, test) {
         let mut ids = HashMap::new();
         for step in steps {
@@ -154,9 +152,7 @@ fn replay(page: &str, test: &str) -> Vec<String> {
                 step.output.join("\n")
             );
         }
-        seen.extend(ids.into_values());
     }
-    seen
 }
 
 /// Docker must answer, or the test is skipped (a failure with REQUIRE_DOCKER=1).
@@ -217,9 +213,42 @@ fn replay_ch07(test: &str, names: &[&str]) {
     let _engine = ENGINE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut containers = Containers::named(names);
-    let ids = replay(CH07, test);
-    containers.names.extend(ids);
+    let before = busybox_containers();
+    let _containers = Containers::named(names);
+    // Also the unnamed ones (`docker run busybox ls /`), even if the replay panics.
+    let _unnamed = Unnamed(before);
+    replay(CH07, test);
+}
+
+/// The ids of every container made from busybox, running or not.
+fn busybox_containers() -> Vec<String> {
+    let listed = Command::new("docker")
+        .args([
+            "ps",
+            "--all",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            "ancestor=busybox",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    listed.lines().map(str::to_string).collect()
+}
+
+/// On drop, removes the busybox containers that were not there before (the
+/// replays hold `ENGINE`, so they are the replay's own).
+struct Unnamed(Vec<String>);
+
+impl Drop for Unnamed {
+    fn drop(&mut self) {
+        let made: Vec<String> = busybox_containers()
+            .into_iter()
+            .filter(|id| !self.0.contains(id))
+            .collect();
+        Containers { names: made }.remove();
+    }
 }
 
 #[test]
