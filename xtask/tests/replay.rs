@@ -266,6 +266,46 @@ fn ch07_stop_and_kill() {
     replay_ch07("ch07_stop_and_kill", &["polite", "victim"]);
 }
 
+/// The pinger of the page, which the learner leaves running in another
+/// terminal (`docker run --name pinger busybox ping 127.0.0.1`): here in the
+/// background, and running before the replay starts.
+#[test]
+fn ch07_pinger() {
+    if !docker_ready() {
+        return;
+    }
+    let _engine = ENGINE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _containers = Containers::named(&["pinger"]);
+    let started = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "pinger",
+            "busybox",
+            "ping",
+            "127.0.0.1",
+        ])
+        .output()
+        .expect("docker runs");
+    assert!(started.status.success(), "{started:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !container_running("pinger") {
+        assert!(std::time::Instant::now() < deadline, "pinger never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    replay(CH07, "ch07_pinger");
+}
+
+fn container_running(name: &str) -> bool {
+    Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}}", name])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
 #[test]
 fn the_matcher_takes_wildcards_and_ids_but_not_other_differences() {
     let page = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
