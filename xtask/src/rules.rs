@@ -404,10 +404,15 @@ pub fn graded_hint_problems(hints: &[String], written: &[String]) -> Vec<String>
             ));
         }
         let text = squeezed(hint);
-        if let Some(line) = written
-            .iter()
-            .find(|line| text.contains(squeezed(line).as_str()))
-        {
+        let spans = code_spans(hint);
+        let quoted = |line: &&String| {
+            let line = squeezed(line);
+            text.contains(line.as_str())
+                || spans
+                    .iter()
+                    .any(|span| span.chars().count() >= 20 && line.contains(span.as_str()))
+        };
+        if let Some(line) = written.iter().find(quoted) {
             problems.push(format!(
                 "hint {number} quotes a line of the solution (`{line}`): name the concept, API or test instead; only the last hint may show code"
             ));
@@ -432,6 +437,17 @@ pub fn lines_to_write(stub: &str, solution: &str) -> Vec<String> {
         }
     }
     lines
+}
+
+/// The inline code spans of a hint (`like this`), without whitespace: a long
+/// one taken from a solution line gives the line away even if it is not all of it.
+fn code_spans(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(squeezed)
+        .filter(|span| !span.is_empty())
+        .collect()
 }
 
 /// The text up to the first blank line.
@@ -677,6 +693,21 @@ mod tests {
     }
 
     #[test]
+    fn a_middle_hint_quoting_part_of_a_solution_line_in_code_fails() {
+        let root = tempfile::tempdir().unwrap();
+        let hints = GOOD_HINTS.replace(
+            "Read the docs",
+            "Call `trim().chars().count()`. Read the docs",
+        );
+        let problems = check_hints(root.path(), &graded_exercise(root.path(), &hints));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("hint 2 quotes a line"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn a_first_hint_that_is_not_a_question_fails() {
         let root = tempfile::tempdir().unwrap();
         let hints = GOOD_HINTS.replace("How long is `\"é\"`?", "Count the characters.\n\nWhy?");
@@ -696,5 +727,17 @@ mod tests {
             lines_to_write(stub, solution),
             vec!["let written_by_you = 2;".to_string()]
         );
+    }
+
+    #[test]
+    fn the_real_hints_are_graded() {
+        let root = workbook::repo_root();
+        let mut problems = Vec::new();
+        for exercise in workbook::exercises::discover(&root).unwrap() {
+            for problem in check_hints(&root, &exercise) {
+                problems.push(format!("{}: {problem}", exercise.package));
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
