@@ -410,7 +410,7 @@ pub fn graded_hint_problems(hints: &[String], written: &[String]) -> Vec<String>
             text.contains(line.as_str())
                 || spans
                     .iter()
-                    .any(|span| span.chars().count() >= 20 && line.contains(span.as_str()))
+                    .any(|span| is_code(span) && line.contains(span.as_str()))
         };
         if let Some(line) = written.iter().find(quoted) {
             problems.push(format!(
@@ -448,6 +448,13 @@ fn code_spans(text: &str) -> Vec<String> {
         .map(squeezed)
         .filter(|span| !span.is_empty())
         .collect()
+}
+
+/// A span long enough, and with enough syntax (a call, an assignment, a
+/// block), to be code rather than the name of an API (`CommentsError::PostsUnavailable`
+/// names one, and a middle hint may name it).
+fn is_code(span: &str) -> bool {
+    span.chars().count() >= 20 && span.contains(['(', '=', ';', '{', '.'])
 }
 
 /// The text up to the first blank line.
