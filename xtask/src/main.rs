@@ -1,8 +1,9 @@
 //! `cargo xtask verify`: proves every exercise and enforces the authoring rules.
 //!
 //! For each exercise it checks, and prints one line:
-//! - the stub has a `// TODO` to guide the learner and a hints file whose
-//!   first hint is a question;
+//! - the stub has a `// TODO` to guide the learner and graded hints: the
+//!   first a question, and none but the last showing code (a fenced block,
+//!   or a line the learner must write);
 //! - files without a TODO are the solution's files unchanged (given code
 //!   cannot drift), and the solution runs the exercise's very test files;
 //! - a book page presents the exercise and includes its code from the real files;
@@ -86,6 +87,7 @@ fn verify(only: Option<&str>, no_book: bool) -> Result<bool> {
             continue;
         }
         let mut problems = rules::check_exercise(&root, exercise);
+        problems.extend(rules::check_hints(&root, exercise));
         if problems.is_empty() {
             problems.extend(prove(&root, exercise)?);
         }

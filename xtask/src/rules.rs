@@ -367,6 +367,111 @@ fn shown(root: &Path, path: &Path) -> String {
         .to_string()
 }
 
+/// Graded hints: the first asks a question, and no hint but the last gives
+/// code away, neither as a fenced block nor by quoting a line the learner
+/// must write. Otherwise `cargo workbook hint` hands over the answer at the
+/// first request, and the learner never does the thinking the exercise is for.
+pub fn check_hints(root: &Path, exercise: &Exercise) -> Vec<String> {
+    let Ok(hints) = hints::read(&exercise.dir) else {
+        return Vec::new(); // check_exercise reports a missing hints file
+    };
+    let mut written = Vec::new();
+    for (stub, solution) in exercise.changed_files(root) {
+        written.extend(lines_to_write(&read(&stub), &read(&solution)));
+    }
+    graded_hint_problems(&hints, &written)
+}
+
+/// The problems of a list of hints, given the lines the learner must write.
+pub fn graded_hint_problems(hints: &[String], written: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(first) = hints.first()
+        && !first_paragraph(first).contains('?')
+    {
+        problems.push("hint 1 must open with a question, to make the learner think first".into());
+    }
+    let Some((_last, early)) = hints.split_last() else {
+        return problems;
+    };
+    for (index, hint) in early.iter().enumerate() {
+        let number = index + 1;
+        if hint
+            .lines()
+            .any(|line| line.trim_start().starts_with("```"))
+        {
+            problems.push(format!(
+                "hint {number} has a code block: only the last hint may show code"
+            ));
+        }
+        let text = squeezed(hint);
+        let spans = code_spans(hint);
+        let quoted = |line: &&String| {
+            let line = squeezed(line);
+            text.contains(line.as_str())
+                || spans
+                    .iter()
+                    .any(|span| is_code(span) && line.contains(span.as_str()))
+        };
+        if let Some(line) = written.iter().find(quoted) {
+            problems.push(format!(
+                "hint {number} quotes a line of the solution (`{line}`): name the concept, API or test instead; only the last hint may show code"
+            ));
+        }
+    }
+    problems
+}
+
+/// The lines present in the solution but not in the stub, trimmed, without
+/// those too short or too common to give anything away (`}`, `Ok(())`, comments).
+pub fn lines_to_write(stub: &str, solution: &str) -> Vec<String> {
+    let given: std::collections::HashSet<&str> = stub.lines().map(str::trim).collect();
+    let mut lines: Vec<String> = Vec::new();
+    for line in solution.lines().map(str::trim) {
+        let trivial = line.chars().count() < 12
+            || line.starts_with("//")
+            || line.starts_with('#') && !line.starts_with("#[")
+            || line.starts_with("/*")
+            || line.starts_with('*');
+        if !trivial && !given.contains(line) && !lines.iter().any(|l| l == line) {
+            lines.push(line.to_string());
+        }
+    }
+    lines
+}
+
+/// The inline code spans of a hint (`like this`), without whitespace: a long
+/// one taken from a solution line gives the line away even if it is not all of it.
+fn code_spans(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(squeezed)
+        .filter(|span| !span.is_empty())
+        .collect()
+}
+
+/// A span long enough, and with enough syntax (a call, an assignment, a
+/// block), to be code rather than the name of an API (`CommentsError::PostsUnavailable`
+/// names one, and a middle hint may name it).
+fn is_code(span: &str) -> bool {
+    span.chars().count() >= 20 && span.contains(['(', '=', ';', '{', '.'])
+}
+
+/// The text up to the first blank line.
+fn first_paragraph(text: &str) -> String {
+    text.trim_start()
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The text without whitespace, so that a line wrapped across two lines of
+/// Markdown (or re-spaced) is still found.
+fn squeezed(text: &str) -> String {
+    text.split_whitespace().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,6 +625,127 @@ mod tests {
         let problems = check_book(root.path());
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("anchor `gone`"), "{problems:?}");
+    }
+
+    /// An exercise on disk with one stub file, its solution and hints.
+    fn graded_exercise(root: &Path, hints: &str) -> Exercise {
+        let stub = root.join("exercises/01-x");
+        let solution = root.join("solutions/01-x");
+        std::fs::create_dir_all(stub.join("src")).unwrap();
+        std::fs::create_dir_all(solution.join("src")).unwrap();
+        std::fs::write(
+            stub.join("src/lib.rs"),
+            "pub fn title(text: &str) -> usize {\n    // TODO: count the characters\n    todo!()\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            solution.join("src/lib.rs"),
+            "pub fn title(text: &str) -> usize {\n    text.trim().chars().count()\n}\n",
+        )
+        .unwrap();
+        std::fs::write(stub.join("hints.md"), hints).unwrap();
+        Exercise {
+            package: "ex01-x".into(),
+            dir: stub,
+            chapter: 1,
+            title: "x".into(),
+            solution_dir: solution,
+            solution_package: "x".into(),
+            book_page: root.join("book.md"),
+            needs: Vec::new(),
+            service: None,
+            steps: Vec::new(),
+        }
+    }
+
+    const GOOD_HINTS: &str = "# Hints\n## Hint 1\nHow long is `\"é\"`?\n\n## Hint 2\n\
+        Read the docs of `str::chars` and the test `counts_characters`.\n\n## Hint 3\n\
+        ```rust\ntext.trim().chars().count()\n```\n";
+
+    #[test]
+    fn graded_hints_pass() {
+        let root = tempfile::tempdir().unwrap();
+        let exercise = graded_exercise(root.path(), GOOD_HINTS);
+        assert_eq!(check_hints(root.path(), &exercise), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_middle_hint_with_a_code_block_fails() {
+        let root = tempfile::tempdir().unwrap();
+        let hints = GOOD_HINTS.replace("Read the docs", "```text\nchars\n```\nRead the docs");
+        let problems = check_hints(root.path(), &graded_exercise(root.path(), &hints));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("hint 2 has a code block"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_middle_hint_quoting_a_solution_line_fails() {
+        let root = tempfile::tempdir().unwrap();
+        // Wrapped across two lines, inside an inline code span: still a quote.
+        let hints = GOOD_HINTS.replace(
+            "Read the docs",
+            "Write `text.trim()\n.chars().count()`. Read the docs",
+        );
+        let problems = check_hints(root.path(), &graded_exercise(root.path(), &hints));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "hint 2 quotes a line of the solution (`text.trim().chars().count()`)"
+            ),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_middle_hint_quoting_part_of_a_solution_line_in_code_fails() {
+        let root = tempfile::tempdir().unwrap();
+        let hints = GOOD_HINTS.replace(
+            "Read the docs",
+            "Call `trim().chars().count()`. Read the docs",
+        );
+        let problems = check_hints(root.path(), &graded_exercise(root.path(), &hints));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("hint 2 quotes a line"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_first_hint_that_is_not_a_question_fails() {
+        let root = tempfile::tempdir().unwrap();
+        let hints = GOOD_HINTS.replace("How long is `\"é\"`?", "Count the characters.\n\nWhy?");
+        let problems = check_hints(root.path(), &graded_exercise(root.path(), &hints));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("hint 1 must open with a question"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn trivial_and_given_lines_are_not_the_learners_to_write() {
+        let stub = "fn f() {\n    let given_line_here = 1;\n}\n";
+        let solution = "fn f() {\n    let given_line_here = 1;\n    // a comment line long enough\n    Ok(())\n    let written_by_you = 2;\n}\n";
+        assert_eq!(
+            lines_to_write(stub, solution),
+            vec!["let written_by_you = 2;".to_string()]
+        );
+    }
+
+    #[test]
+    fn the_real_hints_are_graded() {
+        let root = workbook::repo_root();
+        let mut problems = Vec::new();
+        for exercise in workbook::exercises::discover(&root).unwrap() {
+            for problem in check_hints(&root, &exercise) {
+                problems.push(format!("{}: {problem}", exercise.package));
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
 

@@ -15,11 +15,12 @@ use crate::moderate;
 /// `CommentModerated` carrying the same comment and its new status; every
 /// other event gets nothing.
 pub fn react(event: &Event) -> Option<Event> {
-    // TODO 2: `match` on the event. For `Event::CommentCreated(comment)`,
-    // answer `Some(Event::CommentModerated(CommentModerated { .. }))` with
-    // the comment's `id`, `post_id` and `content` (clone them) and the
-    // `status` that `moderate` gives its content. Any other event: `None`,
-    // moderation has nothing to say about it.
+    // TODO 2: a new comment (`Event::CommentCreated`) must be answered with
+    // a `CommentModerated` for the same comment, carrying the decision of
+    // `moderate`; every other event (posts, decisions coming back through
+    // the bus) with nothing. Checked by
+    // `a_new_comment_is_answered_with_its_decision_and_every_other_event_with_nothing`
+    // in tests/moderation_spec.rs.
     todo!(
         "TODO 2 in src/reaction.rs: react to a {} event",
         event.kind()

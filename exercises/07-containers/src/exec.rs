@@ -32,12 +32,12 @@ impl MiniDocker {
         input: Option<&[u8]>,
         out: &mut impl Write,
     ) -> Result<i64> {
-        // TODO 5: an exec is made, then started. `self.docker.create_exec(id,
-        // ExecConfig { cmd, attach_stdout, attach_stderr, attach_stdin, .. })`
-        // gives its id; `start_exec(&exec_id, None)` answers
-        // `StartExecResults::Attached { output, input }`. Write `input` (if
-        // any) to `input`, then `shutdown()` it; copy `output` to `out`; and
-        // return `self.exec_exit_code(&exec_id)`.
+        // TODO 5: `cmd` must run inside the running container `id` as an
+        // exec of its own, with `input` (when there is some) as its standard
+        // input, closed at the end; everything it prints must reach `out`,
+        // and its exit code must be returned. Checked by
+        // `exec_runs_another_command_inside_the_running_container` in
+        // tests/minidocker_spec.rs.
         let _ = (cmd, input, out);
         todo!("TODO 5 in src/exec.rs: run a command inside container {id}")
     }

@@ -35,12 +35,12 @@ impl PostsOverHttp {
     /// `posts_url` is the posts service's address, e.g. `http://localhost:4000`.
     /// `timeout` bounds the whole request, from connecting to the last byte.
     pub fn new(posts_url: &str, timeout: Duration) -> Self {
-        // TODO 1: build the client with `reqwest::Client::builder()`, give it
-        // `.timeout(timeout)` and `.build()` it (building only fails for TLS
-        // set-up problems we do not have, so `.expect(...)` is fine here).
-        // Store it with `posts_url` set to the full address of the list of
-        // posts, "{posts_url}/posts". Careful: `posts_url` may end with a '/'
-        // ("http://localhost:4000/"); trim it first (`trim_end_matches('/')`).
+        // TODO 1: a `PostsOverHttp` whose client gives up on a request after
+        // `timeout` (posts down, or hanging), and whose `posts_url` is the
+        // full address of the list of posts, whether or not `posts_url` ends
+        // with a '/'. Checked by `a_trailing_slash_in_the_posts_url_is_fine`
+        // and `posts_down_hanging_or_broken_gets_an_honest_503_within_the_timeout`
+        // in tests/sync_spec.rs.
         let _ = posts_url;
         todo!(
             "TODO 1 in src/post_lookup/http.rs: PostsOverHttp::new must build an HTTP client that gives up after {timeout:?}"
@@ -53,19 +53,15 @@ impl PostsOverHttp {
 impl PostLookup for PostsOverHttp {
     fn post_exists<'a>(&'a self, post_id: &'a PostId) -> LookupFuture<'a> {
         Box::pin(async move {
-            // TODO 2: ask posts, and turn every way that can go wrong into
-            // `CommentsError::PostsUnavailable { reason }` (the reason is
-            // for the log; the caller gets a 503 "the posts service is
-            // unavailable"):
-            //   - send `GET` to `self.posts_url` with `self.client`; an
-            //     error here means posts is down or did not answer in time;
-            //   - an answer that is not a success (say, a 500) is no answer;
-            //   - read the body as JSON: `GET /posts` answers
-            //     `{"<id>": {"id": ..., "title": ...}, ...}`, and you only need
-            //     the keys, so a `HashMap<String, IgnoredAny>` will do; a body
-            //     that is not that is no answer either;
-            //   - then `Ok(true)` if the post's id (`post_id.as_str()`) is a
-            //     key, `Ok(false)` if not (the handler turns that into a 404).
+            // TODO 2: answer `Ok(true)` when posts lists the post,
+            // `Ok(false)` when posts answered and does not list it (a 404
+            // for the caller), and `CommentsError::PostsUnavailable` (a 503)
+            // whenever we could not find out: posts down, too slow, answering
+            // an error status, or a body that is not the list of posts. The
+            // reason goes to the log, so it must say why, with every cause.
+            // Checked by `comments_asks_posts_whether_the_post_exists`,
+            // `posts_down_hanging_or_broken_gets_an_honest_503_within_the_timeout`
+            // and `the_log_says_why_posts_could_not_answer` in tests/sync_spec.rs.
             let _ = &self.client;
             todo!(
                 "TODO 2 in src/post_lookup/http.rs: ask GET {} whether post {:?} exists",
