@@ -196,7 +196,12 @@ async fn create_posts(
                 .await?
                 .status()
                 == 201;
-            let visible = client.get(format!("{}/posts/{id}", system.url("query"))).send().await?.status() == 200;
+            let visible = client
+                .get(format!("{}/posts/{id}", system.url("query")))
+                .send()
+                .await?
+                .status()
+                == 200;
             if accepted && visible {
                 break;
             }

@@ -312,7 +312,10 @@ impl RunningSystem {
                 .is_ok_and(|r| r.status().is_success())
             {
                 if let Some(status) = child.try_wait()? {
-                    bail!("{name} exited during start-up ({status}){}", self.log_hint(name));
+                    bail!(
+                        "{name} exited during start-up ({status}){}",
+                        self.log_hint(name)
+                    );
                 }
                 break;
             }
