@@ -97,9 +97,13 @@ pub fn offline() -> bool {
     std::env::var("WORKBOOK_DOCKER_OFFLINE").is_ok_and(|v| v == "1")
 }
 
-/// The one command that builds the image, from the repository's root.
-pub fn build_step(offline: bool, selection: Option<&Selection>) -> Step {
-    let tag = if selection.is_some() { MINE } else { REFERENCE };
+/// The image's name: `blog:mine` for yours, `blog:0.1.0` for the reference.
+pub fn default_tag(mine: bool) -> &'static str {
+    if mine { MINE } else { REFERENCE }
+}
+
+/// The one command that builds the image `tag`, from the repository's root.
+pub fn build_step(offline: bool, tag: &str, selection: Option<&Selection>) -> Step {
     let options = selection.map(Selection::build_options).unwrap_or_default();
     let (program, mut args) = if offline {
         (
@@ -119,15 +123,15 @@ pub fn build_step(offline: bool, selection: Option<&Selection>) -> Step {
     Step { program, args }
 }
 
-/// `cargo workbook image [--mine]`.
-pub fn image(root: &Path, mine: bool) -> Result<()> {
+/// `cargo workbook image [--mine] [--tag TAG]`.
+pub fn image(root: &Path, mine: bool, tag: Option<&str>) -> Result<()> {
+    let tag = tag.unwrap_or(default_tag(mine));
     let selection = if mine {
         Some(Selection::mine(root)?)
     } else {
         None
     };
-    let step = build_step(offline(), selection.as_ref());
-    let tag = if mine { MINE } else { REFERENCE };
+    let step = build_step(offline(), tag, selection.as_ref());
     if let Some(selection) = &selection {
         selection.print(tag);
         println!();
@@ -169,11 +173,11 @@ mod tests {
     #[test]
     fn the_reference_image_is_the_books_command() {
         assert_eq!(
-            build_step(false, None).to_string(),
+            build_step(false, REFERENCE, None).to_string(),
             "docker build -t blog:0.1.0 ."
         );
         assert_eq!(
-            build_step(true, None).to_string(),
+            build_step(true, REFERENCE, None).to_string(),
             "scripts/docker-offline-build.sh -t blog:0.1.0"
         );
     }
@@ -182,12 +186,12 @@ mod tests {
     fn your_image_turns_on_a_feature_per_service_whose_tests_pass() {
         let mine = selection(&["event-bus", "moderation"]);
         assert_eq!(
-            build_step(false, Some(&mine)).to_string(),
+            build_step(false, MINE, Some(&mine)).to_string(),
             "docker build -t blog:mine --build-arg BLOG_FEATURES=mine-event-bus,mine-moderation \
              --label org.workbook.mine=event-bus,moderation ."
         );
         assert_eq!(
-            build_step(true, Some(&mine)).to_string(),
+            build_step(true, MINE, Some(&mine)).to_string(),
             "scripts/docker-offline-build.sh -t blog:mine --build-arg BLOG_FEATURES=mine-event-bus,mine-moderation \
              --label org.workbook.mine=event-bus,moderation"
         );

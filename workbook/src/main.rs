@@ -101,6 +101,9 @@ enum Command {
         /// Compile in your own services where their exercise passes, the reference ones elsewhere.
         #[arg(long)]
         mine: bool,
+        /// Another name for the image (default: blog:mine with --mine, else blog:0.1.0).
+        #[arg(long)]
+        tag: Option<String>,
     },
     /// Deploy the blog to minikube: build the image into it, apply k8s/, wait for every rollout.
     Deploy {
@@ -188,7 +191,7 @@ fn run(cli: Cli) -> Result<()> {
             tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
         }
         Command::Bench { seconds, clients, rate } => workbook::system::bench(&root, seconds, clients, rate),
-        Command::Image { mine } => image::image(&root, mine),
+        Command::Image { mine, tag } => image::image(&root, mine, tag.as_deref()),
         Command::Deploy { dry_run, mine } => deploy::deploy(&root, dry_run, mine),
         Command::Undeploy { dry_run } => deploy::undeploy(&root, dry_run),
         Command::Bus { url, redeliver } => bus::show(&url, redeliver.as_deref()),

@@ -11,6 +11,9 @@
 //! 127.0.0.1 only.
 //!
 //! It needs a Docker engine and the image (`docker build -t blog:0.1.0 .`).
+//! `BLOG_IMAGE=blog:mine` rehearses yours instead (`cargo workbook image
+//! --mine`), under the manifests' name, as `cargo workbook deploy --mine`
+//! runs it on minikube.
 //! Without them it prints a loud SKIPPED and passes, unless `REQUIRE_DOCKER=1`
 //! (CI sets it after building the image): then it fails.
 
@@ -42,13 +45,40 @@ fn docker(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// The image that plays the manifests' `blog:0.1.0`: `BLOG_IMAGE` (yours,
+/// say `blog:mine`), or that very image.
+fn image_under_test() -> String {
+    std::env::var("BLOG_IMAGE").unwrap_or_else(|_| IMAGE.to_string())
+}
+
 /// `true` when the rehearsal can run; otherwise SKIPPED (or a failure under REQUIRE_DOCKER=1).
 fn docker_ready() -> bool {
+    let image = image_under_test();
     let missing = match docker(&["info", "--format", "{{.ServerVersion}}"]) {
         Err(error) => Some(format!("no Docker engine ({error})")),
-        Ok(_) => docker(&["image", "inspect", "--format", "{{.Id}}", IMAGE])
-            .err()
-            .map(|_| format!("no image {IMAGE}: build it with `docker build -t {IMAGE} .`")),
+        Ok(_) => match docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"org.workbook.mine\"}}",
+            &image,
+        ]) {
+            Err(_) if image == IMAGE => Some(format!(
+                "no image {IMAGE}: build it with `docker build -t {IMAGE} .`"
+            )),
+            Err(_) => Some(format!(
+                "no image {image}: build it with `cargo workbook image --mine`"
+            )),
+            Ok(yours) => {
+                // Whose services the rehearsal runs (`cargo workbook image --mine` labels its image).
+                let whose = match yours.as_str() {
+                    "" | "<no value>" => "every service the reference".to_string(),
+                    services => format!("yours: {services}; the reference: the rest"),
+                };
+                let _ = writeln!(std::io::stderr(), "rehearsing with {image}: {whose}");
+                None
+            }
+        },
     };
     let Some(reason) = missing else { return true };
     if std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
@@ -233,7 +263,12 @@ impl Rehearsal {
                 ]);
             }
         }
-        args.push(pod.container.image.clone().unwrap_or_default());
+        let image = pod.container.image.clone().unwrap_or_default();
+        args.push(if image == IMAGE {
+            image_under_test()
+        } else {
+            image
+        });
         args.extend(plan.args.iter().cloned());
         let borrowed: Vec<&str> = args.iter().map(String::as_str).collect();
         docker(&borrowed).unwrap_or_else(|error| panic!("starting {deployment}: {error}"));
