@@ -214,9 +214,9 @@ fn the_image_mine_runs_the_learners_moderation_and_the_reference_posts() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let _ = writeln!(
-        std::io::stderr(),
-        "`cargo workbook image --mine` took {} s",
+    // What the learner sees (shown with --nocapture, or when the test fails).
+    eprintln!(
+        "{shown}\n`cargo workbook image --mine` took {} s",
         started.elapsed().as_secs()
     );
     assert!(
