@@ -16,7 +16,6 @@
 //! reuses Docker's cached dependency layer (the copy's manifests are the
 //! repository's), so it costs one release build of the workspace's own code.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -36,7 +35,8 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// `true` when a Docker engine answers; otherwise SKIPPED, or a failure under REQUIRE_DOCKER=1.
+/// `true` when a Docker engine answers; otherwise SKIPPED, or a failure
+/// under REQUIRE_DOCKER=1 (the test kit's gate).
 fn engine_answers() -> bool {
     let answer = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
@@ -46,12 +46,9 @@ fn engine_answers() -> bool {
         Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_string(),
         Err(error) => format!("cannot run docker: {error}"),
     };
-    if std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
-        panic!("REQUIRE_DOCKER=1, but no Docker engine answers: {reason}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: no Docker engine ({reason}). Start Docker to run this test; REQUIRE_DOCKER=1 makes this a failure."
+    blog_testkit::skip_unless_required(
+        "REQUIRE_DOCKER",
+        &format!("no Docker engine answers ({reason}); start Docker to run this test"),
     );
     false
 }

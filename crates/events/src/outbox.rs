@@ -34,23 +34,17 @@ pub type SharedDb = Arc<Mutex<Connection>>;
 
 /// Opens (or creates) a service database at `path` with the outbox table in it.
 ///
-/// `synchronous = FULL` makes every commit reach the disk before it returns:
-/// a service only answers "created" for data that survives a crash.
-pub fn open_service_db(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(
+/// It is opened durably ([`blog_runtime::db::open_durable`]): every commit
+/// reaches the disk before it returns, so a service only answers "created"
+/// for data that survives a crash.
+pub fn open_service_db(path: &Path) -> Result<Connection, blog_runtime::db::OpenError> {
+    blog_runtime::db::open_durable(
+        path,
         "CREATE TABLE IF NOT EXISTS outbox (
              seq   INTEGER PRIMARY KEY AUTOINCREMENT,
              event TEXT NOT NULL
          );",
-    )?;
-    Ok(conn)
+    )
 }
 
 /// Adds an event to the outbox. Call it inside the transaction that changes

@@ -26,7 +26,8 @@ pub struct NewPost {
 // ANCHOR: list_posts
 /// `GET /posts`: every post, keyed by id, oldest first.
 pub async fn list_posts(State(store): State<PostStore>) -> Result<Json<PostsById>, PostsError> {
-    // TODO 2a: read every post from the store and answer them as `PostsById`.
+    // TODO 2a: read every post from the store (`store.all().await`) and
+    // answer them as `PostsById`.
     let _ = store;
     todo!("TODO 2a in src/handlers.rs: list_posts must answer every stored post")
 }
@@ -40,8 +41,8 @@ pub async fn create_post(
     JsonBody(new_post): JsonBody<NewPost>,
 ) -> Result<(StatusCode, Json<Post>), PostsError> {
     // TODO 2b: parse the title with `Title::parse` (the `?` operator turns a
-    // `TitleError` into a `PostsError`), store it with `store.create`, and
-    // answer `StatusCode::CREATED` with the post as JSON.
+    // `TitleError` into a `PostsError`), store it with `store.create(title).await`,
+    // and answer `StatusCode::CREATED` with the post as JSON.
     let _ = (store, new_post);
     todo!("TODO 2b in src/handlers.rs: create_post must store the post and answer 201")
 }

@@ -1,11 +1,13 @@
 //! The posts database: posts, and the outbox of events about them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use blog_events::outbox::{self, Doorbell, SharedDb};
 use blog_events::{Event, PostCreated};
-use rusqlite::params;
+use blog_runtime::db::{self, OpenError};
+use blog_runtime::{Readiness, locks};
+use rusqlite::{Connection, params};
 use serde::{Serialize, Serializer};
 
 use crate::Title;
@@ -29,32 +31,42 @@ impl Serialize for PostsById {
 }
 
 /// A handle to the posts database; cheap to clone, one per request.
+///
+/// Its methods are `async`: the SQLite work runs on a blocking thread (see
+/// [`db::run_blocking`]), so a commit waiting for the disk never holds up
+/// the other requests.
 #[derive(Clone)]
 pub struct PostStore {
     db: SharedDb,
     doorbell: Doorbell,
+    path: Arc<PathBuf>,
 }
 
 impl PostStore {
-    /// Opens or creates the database file.
-    pub fn open(path: &Path) -> rusqlite::Result<PostStore> {
+    /// Opens or creates the database file, durably.
+    pub fn open(path: &Path) -> Result<PostStore, OpenError> {
         let conn = outbox::open_service_db(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS posts (
                  id    TEXT PRIMARY KEY,
                  title TEXT NOT NULL
              );",
-        )?;
+        )
+        .map_err(|source| OpenError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(PostStore {
             db: Arc::new(Mutex::new(conn)),
             doorbell: Doorbell::default(),
+            path: Arc::new(path.to_path_buf()),
         })
     }
 
     // ANCHOR: create
     /// Stores a new post and its `PostCreated` event in one transaction:
     /// either both are on disk or neither is.
-    pub fn create(&self, title: Title) -> rusqlite::Result<Post> {
+    pub async fn create(&self, title: Title) -> rusqlite::Result<Post> {
         let post = Post {
             id: new_id(),
             title: title.as_str().to_string(),
@@ -63,16 +75,17 @@ impl PostStore {
             id: post.id.clone(),
             title: post.title.clone(),
         });
-        {
-            let mut conn = self.db.lock().expect("lock is never poisoned");
+        let row = post.clone();
+        self.with_db(move |conn| {
             let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO posts (id, title) VALUES (?1, ?2)",
-                params![post.id, post.title],
+                params![row.id, row.title],
             )?;
             outbox::enqueue(&tx, &event)?;
-            tx.commit()?;
-        }
+            tx.commit()
+        })
+        .await?;
         // Wake the relay so the event leaves now, not at its next poll.
         self.doorbell.ring();
         Ok(post)
@@ -80,16 +93,24 @@ impl PostStore {
     // ANCHOR_END: create
 
     /// Every post, oldest first.
-    pub fn all(&self) -> rusqlite::Result<Vec<Post>> {
-        let conn = self.db.lock().expect("lock is never poisoned");
-        let mut statement = conn.prepare("SELECT id, title FROM posts ORDER BY rowid")?;
-        let posts = statement.query_map([], |row| {
-            Ok(Post {
-                id: row.get(0)?,
-                title: row.get(1)?,
-            })
-        })?;
-        posts.collect()
+    pub async fn all(&self) -> rusqlite::Result<Vec<Post>> {
+        self.with_db(|conn| {
+            let mut statement = conn.prepare("SELECT id, title FROM posts ORDER BY rowid")?;
+            let posts = statement.query_map([], |row| {
+                Ok(Post {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                })
+            })?;
+            posts.collect()
+        })
+        .await
+    }
+
+    /// Ready while the database can be written: for `/readyz`.
+    pub fn readiness(&self) -> Readiness {
+        let path = self.path.clone();
+        Readiness::ready().with_check(move || db::check_writable(&path))
     }
 
     /// The connection, for the outbox relay.
@@ -99,6 +120,16 @@ impl PostStore {
 
     pub fn doorbell(&self) -> Doorbell {
         self.doorbell.clone()
+    }
+
+    /// Runs `work` on the connection, on a blocking thread. The lock does not
+    /// poison: a request that panicked must not fail every later one.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> rusqlite::Result<T> {
+        let db = self.db.clone();
+        db::run_blocking(move || work(&mut locks::lock(&db))).await
     }
 }
 

@@ -7,17 +7,14 @@
 //! Every test starts the real service on `127.0.0.1:0` with a fresh data
 //! directory and talks to it over HTTP, like the other services will.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use axum::routing::post;
-use axum::{Json, Router};
 use blog_runtime::Server;
+use blog_testkit::{Behaviour, FakeService, expect_json_error, send, wait_until};
 use posts::Title;
 use posts::title::{MAX_TITLE_CHARS, TitleError};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 /// A port where nothing listens: the service must cope with a missing bus.
 const NO_BUS: &str = "http://127.0.0.1:9";
@@ -27,23 +24,11 @@ async fn start_posts(data_dir: &Path, event_bus_url: &str) -> Server {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
         event_bus_url: event_bus_url.to_string(),
+        page_origins: Default::default(),
     };
     posts::start(config)
         .await
         .expect("the posts service should start")
-}
-
-/// Sends a request and returns the status and the JSON body (or the text
-/// wrapped in a string when it is not JSON).
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request
-        .send()
-        .await
-        .expect("the posts service should answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
 }
 
 /// Fails with a message that says what the learner should look at next.
@@ -244,11 +229,7 @@ async fn bad_input_gets_a_json_error_and_stores_nothing() {
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
         expect_status(&format!("POST /posts with {what}"), status, &body, expected);
-        let message = body["error"].as_str().unwrap_or_default();
-        assert!(
-            !message.is_empty(),
-            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
-        );
+        expect_json_error(what, &body);
     }
 
     assert_eq!(
@@ -279,40 +260,17 @@ async fn posts_survive_a_restart() {
     server.stop().await;
 }
 
-/// A stand-in for the event bus: records every event it is sent.
-async fn fake_bus(addr: SocketAddr) -> (Server, mpsc::UnboundedReceiver<Value>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let app = Router::new().route(
-        "/events",
-        post(move |Json(event): Json<Value>| {
-            let sender = sender.clone();
-            async move {
-                let _ = sender.send(event);
-                Json(json!({"status": "OK"}))
-            }
-        }),
-    );
-    (Server::start(addr, app).await.unwrap(), receiver)
-}
-
-async fn next_event(events: &mut mpsc::UnboundedReceiver<Value>) -> Value {
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("the bus should receive a PostCreated event within 10 s")
-        .unwrap()
-}
-
 // ANCHOR: event_test
 #[tokio::test]
 async fn every_new_post_is_announced_to_the_event_bus() {
     let data = tempfile::tempdir().unwrap();
-    let (bus, mut events) = fake_bus("127.0.0.1:0".parse().unwrap()).await;
+    let bus = FakeService::start("the bus").await;
     let server = start_posts(data.path(), &bus.url()).await;
     let client = reqwest::Client::new();
 
     let post = create(&client, &server.url(), "/posts", "news").await;
 
-    let event = next_event(&mut events).await;
+    let event = bus.next_event("a PostCreated event").await;
     assert_eq!(
         event,
         json!({"type": "PostCreated", "data": {"id": post["id"], "title": "news"}})
@@ -325,12 +283,9 @@ async fn every_new_post_is_announced_to_the_event_bus() {
 #[tokio::test]
 async fn a_post_made_while_the_bus_is_down_is_announced_when_it_comes_back() {
     let data = tempfile::tempdir().unwrap();
-    // Find a free port for the bus, but do not listen on it yet: the bus is "down".
-    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let server = start_posts(data.path(), &format!("http://{bus_addr}")).await;
+    // The bus is "down": its address is known, but it hangs up on everyone.
+    let bus = FakeService::start_down("the bus").await;
+    let server = start_posts(data.path(), &bus.url()).await;
     let client = reqwest::Client::new();
 
     let post = create(
@@ -340,10 +295,14 @@ async fn a_post_made_while_the_bus_is_down_is_announced_when_it_comes_back() {
         "written while the bus was down",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let patience = Duration::from_secs(10);
+    wait_until("posts has tried to reach the bus", patience, async || {
+        bus.refusals() > 0
+    })
+    .await;
 
-    let (bus, mut events) = fake_bus(bus_addr).await;
-    let event = next_event(&mut events).await;
+    bus.set(Behaviour::Up);
+    let event = bus.next_event("a PostCreated event").await;
     assert_eq!(event["type"], "PostCreated");
     assert_eq!(
         event["data"]["id"], post["id"],
@@ -368,9 +327,24 @@ async fn events_from_the_bus_are_acknowledged_and_change_nothing() {
         let (status, body) = send(client.post(&url).json(&event)).await;
         expect_status("POST /events", status, &body, 200);
     }
-    let (status, body) = send(client.post(&url).header("content-type", "application/json").body("{oops")).await;
-    expect_status("POST /events with a body that is not JSON", status, &body, 400);
+    let (status, body) = send(
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{oops"),
+    )
+    .await;
+    expect_status(
+        "POST /events with a body that is not JSON",
+        status,
+        &body,
+        400,
+    );
 
-    assert_eq!(list(&client, &server.url()).await, json!({}), "events do not create posts");
+    assert_eq!(
+        list(&client, &server.url()).await,
+        json!({}),
+        "events do not create posts"
+    );
     server.stop().await;
 }

@@ -20,17 +20,19 @@ pub enum Handled {
 
 // ANCHOR: handle_event
 /// Applies one event to the comments database.
-pub fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Result<Handled> {
+pub async fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Result<Handled> {
     match event {
         // A post exists: remember it, so comments on it are accepted.
         Event::PostCreated(post) => {
-            store.remember_post(&post.id)?;
+            store.remember_post(&post.id).await?;
             Ok(Handled::Applied)
         }
         // Moderation only ever decides approved or rejected; a "decision"
         // to make a comment pending again decides nothing.
-        Event::CommentModerated(decision) if decision.status == CommentStatus::Pending => Ok(Handled::Ignored),
-        Event::CommentModerated(decision) => match store.apply_moderation(decision)? {
+        Event::CommentModerated(decision) if decision.status == CommentStatus::Pending => {
+            Ok(Handled::Ignored)
+        }
+        Event::CommentModerated(decision) => match store.apply_moderation(decision).await? {
             Moderation::Updated | Moderation::AlreadyApplied => Ok(Handled::Applied),
             // Not one of our comments (another comments service, or a data
             // directory that was wiped): nothing to update, and retrying

@@ -34,7 +34,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use blog_events::{HttpBus, outbox};
-use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+use blog_runtime::{PageOrigins, Server, Service, Settings, SettingsError, with_common_layers};
 
 pub use content::CommentContent;
 pub use error::CommentsError;
@@ -57,44 +57,52 @@ pub struct Config {
     pub posts_url: String,
     /// How long the `http` lookup waits for posts before answering 503.
     pub posts_timeout: Duration,
+    /// The origins whose web page may call `/posts/{id}/comments` from a
+    /// browser (CORS).
+    pub page_origins: PageOrigins,
 }
 
 impl Config {
     /// `HOST` (127.0.0.1), `PORT` (4001), `DATA_DIR` (./data),
     /// `EVENT_BUS_URL` (http://localhost:4005), `POST_LOOKUP` (events | http | off;
-    /// default events), `POSTS_URL` (http://localhost:4000), `POSTS_TIMEOUT_MS` (2000).
-    pub fn from_env() -> Self {
-        let host = env_or("HOST", "127.0.0.1");
-        let port = env_or("PORT", "4001");
-        let timeout_ms: u64 = env_or("POSTS_TIMEOUT_MS", "2000")
-            .parse()
-            .expect("POSTS_TIMEOUT_MS must be a whole number of milliseconds");
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:4001"),
-            data_dir: env_or("DATA_DIR", "./data").into(),
-            event_bus_url: env_or("EVENT_BUS_URL", "http://localhost:4005"),
-            post_lookup: env_or("POST_LOOKUP", "events")
-                .parse()
-                .unwrap_or_else(|message: String| panic!("{message}")),
-            posts_url: env_or("POSTS_URL", "http://localhost:4000"),
+    /// default events), `POSTS_URL` (http://localhost:4000), `POSTS_TIMEOUT_MS` (2000),
+    /// `CORS_ORIGINS` (the client on this machine).
+    /// A value that cannot be used is an error that names it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let settings = Settings::from_env();
+        let timeout_ms =
+            settings.parse("POSTS_TIMEOUT_MS", 2000, "a whole number of milliseconds")?;
+        Ok(Config {
+            addr: settings.listen_addr(Service::Comments)?,
+            data_dir: settings.data_dir(),
+            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
+            post_lookup: settings.parse(
+                "POST_LOOKUP",
+                PostLookupMode::Events,
+                "events, http or off",
+            )?,
+            posts_url: settings.base_url("POSTS_URL", Service::Posts)?,
             posts_timeout: Duration::from_millis(timeout_ms),
-        }
+            page_origins: settings.page_origins()?,
+        })
     }
 }
 
 // ANCHOR: app
 /// The service's routes.
-pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>) -> Router {
-    let routes = Router::new()
-        .route(
-            "/posts/{id}/comments",
-            get(handlers::list_comments).post(handlers::create_comment),
-        )
+pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins) -> Router {
+    let readiness = store.readiness();
+    // The route the blog's web page calls: only it answers CORS, and only
+    // to the page's own origin (chapter 6 says why).
+    let page_routes = page.with_cors(Router::new().route(
+        "/posts/{id}/comments",
+        get(handlers::list_comments).post(handlers::create_comment),
+    ));
+    // Not a page route, so without CORS: only the bus sends events.
+    let routes = page_routes
         .route("/events", post(handlers::receive_event))
         .with_state(handlers::AppState { store, lookup });
-    with_common_layers(routes, Readiness::ready())
+    with_common_layers(routes, readiness)
 }
 // ANCHOR_END: app
 
@@ -105,7 +113,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .post_lookup
         .build(&store, &config.posts_url, config.posts_timeout);
     let publisher = Arc::new(HttpBus::new(&config.event_bus_url));
-    let mut server = Server::start(config.addr, app(store.clone(), lookup)).await?;
+    let mut server = Server::start(
+        config.addr,
+        app(store.clone(), lookup, &config.page_origins),
+    )
+    .await?;
     let relay = outbox::spawn_relay(store.db(), publisher, store.doorbell(), server.stopping());
     server.attach(relay);
     Ok(server)

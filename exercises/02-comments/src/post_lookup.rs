@@ -40,7 +40,7 @@ pub struct KnownPosts(pub CommentStore);
 
 impl PostLookup for KnownPosts {
     fn post_exists<'a>(&'a self, post_id: &'a PostId) -> LookupFuture<'a> {
-        Box::pin(async move { Ok(self.0.knows_post(post_id)?) })
+        Box::pin(async move { Ok(self.0.knows_post(post_id).await?) })
     }
 }
 
@@ -64,7 +64,12 @@ pub enum PostLookupMode {
 
 impl PostLookupMode {
     /// Builds the chosen lookup. `posts_url` and `timeout` only matter for `Http`.
-    pub fn build(self, store: &CommentStore, posts_url: &str, timeout: Duration) -> Arc<dyn PostLookup> {
+    pub fn build(
+        self,
+        store: &CommentStore,
+        posts_url: &str,
+        timeout: Duration,
+    ) -> Arc<dyn PostLookup> {
         match self {
             PostLookupMode::Events => Arc::new(KnownPosts(store.clone())),
             PostLookupMode::Http => Arc::new(http::PostsOverHttp::new(posts_url, timeout)),
@@ -81,7 +86,9 @@ impl FromStr for PostLookupMode {
             "events" => Ok(PostLookupMode::Events),
             "http" => Ok(PostLookupMode::Http),
             "off" => Ok(PostLookupMode::Off),
-            other => Err(format!("POST_LOOKUP must be events, http or off, not {other:?}")),
+            other => Err(format!(
+                "POST_LOOKUP must be events, http or off, not {other:?}"
+            )),
         }
     }
 }

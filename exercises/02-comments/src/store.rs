@@ -1,11 +1,13 @@
 //! The comments database: comments, the posts we know of, and the outbox of
 //! events about comments.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use blog_events::outbox::{self, Doorbell, SharedDb};
 use blog_events::{CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event};
+use blog_runtime::db::{self, OpenError};
+use blog_runtime::{Readiness, locks};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -32,15 +34,20 @@ pub enum Moderation {
 }
 
 /// A handle to the comments database; cheap to clone, one per request.
+///
+/// Its methods are `async`: the SQLite work runs on a blocking thread (see
+/// [`db::run_blocking`]), so a commit waiting for the disk never holds up
+/// the other requests.
 #[derive(Clone)]
 pub struct CommentStore {
     db: SharedDb,
     doorbell: Doorbell,
+    path: Arc<PathBuf>,
 }
 
 impl CommentStore {
-    /// Opens or creates the database file.
-    pub fn open(path: &Path) -> rusqlite::Result<CommentStore> {
+    /// Opens or creates the database file, durably.
+    pub fn open(path: &Path) -> Result<CommentStore, OpenError> {
         let conn = outbox::open_service_db(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS comments (
@@ -55,17 +62,26 @@ impl CommentStore {
              CREATE TABLE IF NOT EXISTS known_posts (
                  id TEXT PRIMARY KEY
              );",
-        )?;
+        )
+        .map_err(|source| OpenError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(CommentStore {
             db: Arc::new(Mutex::new(conn)),
             doorbell: Doorbell::default(),
+            path: Arc::new(path.to_path_buf()),
         })
     }
 
     // ANCHOR: create
     /// Stores a new `pending` comment and its `CommentCreated` event in one
     /// transaction, and returns every comment of the post, oldest first.
-    pub fn create(&self, post_id: &PostId, content: CommentContent) -> rusqlite::Result<Vec<Comment>> {
+    pub async fn create(
+        &self,
+        post_id: &PostId,
+        content: CommentContent,
+    ) -> rusqlite::Result<Vec<Comment>> {
         let comment = Comment {
             id: new_id(),
             content: content.as_str().to_string(),
@@ -77,17 +93,24 @@ impl CommentStore {
             post_id: post_id.as_str().to_string(),
             status: comment.status,
         });
-        let comments = {
-            let mut conn = self.lock();
-            let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO comments (id, post_id, content, status) VALUES (?1, ?2, ?3, ?4)",
-                params![comment.id, post_id.as_str(), comment.content, comment.status.as_str()],
-            )?;
-            outbox::enqueue(&tx, &event)?;
-            tx.commit()?;
-            comments_of(&conn, post_id.as_str())?
-        };
+        let post_id = post_id.as_str().to_string();
+        let comments = self
+            .with_db(move |conn| {
+                let tx = conn.transaction()?;
+                tx.execute(
+                    "INSERT INTO comments (id, post_id, content, status) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        comment.id,
+                        post_id,
+                        comment.content,
+                        comment.status.as_str()
+                    ],
+                )?;
+                outbox::enqueue(&tx, &event)?;
+                tx.commit()?;
+                comments_of(conn, &post_id)
+            })
+            .await?;
         // Wake the relay so the event leaves now, not at its next poll.
         self.doorbell.ring();
         Ok(comments)
@@ -95,8 +118,9 @@ impl CommentStore {
     // ANCHOR_END: create
 
     /// The comments of a post, oldest first; empty for a post we do not know.
-    pub fn for_post(&self, post_id: &PostId) -> rusqlite::Result<Vec<Comment>> {
-        comments_of(&self.lock(), post_id.as_str())
+    pub async fn for_post(&self, post_id: &PostId) -> rusqlite::Result<Vec<Comment>> {
+        let post_id = post_id.as_str().to_string();
+        self.with_db(move |conn| comments_of(conn, &post_id)).await
     }
 
     // ANCHOR: apply_moderation
@@ -106,57 +130,84 @@ impl CommentStore {
     /// Idempotent: the bus delivers at least once, so the same decision may
     /// arrive twice. The second time the status is already right, and we
     /// neither write nor announce anything.
-    pub fn apply_moderation(&self, decision: &CommentModerated) -> rusqlite::Result<Moderation> {
-        let outcome = {
-            let mut conn = self.lock();
-            let tx = conn.transaction()?;
-            let stored = tx
-                .query_row(
-                    "SELECT post_id, content, status FROM comments WHERE id = ?1",
-                    params![decision.id],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, status_at(row, 2)?)),
-                )
-                .optional()?;
-            let Some((post_id, content, status)) = stored else {
-                return Ok(Moderation::UnknownComment);
-            };
-            if status == decision.status {
-                return Ok(Moderation::AlreadyApplied);
-            }
-            tx.execute(
-                "UPDATE comments SET status = ?1 WHERE id = ?2",
-                params![decision.status.as_str(), decision.id],
-            )?;
-            // Our own copy of the comment is what we announce: we own it.
-            let event = Event::CommentUpdated(CommentUpdated {
-                id: decision.id.clone(),
-                status: decision.status,
-                post_id,
-                content,
-            });
-            outbox::enqueue(&tx, &event)?;
-            tx.commit()?;
-            Moderation::Updated
-        };
+    pub async fn apply_moderation(
+        &self,
+        decision: &CommentModerated,
+    ) -> rusqlite::Result<Moderation> {
+        let decision = decision.clone();
+        let outcome = self
+            .with_db(move |conn| {
+                let tx = conn.transaction()?;
+                let stored = tx
+                    .query_row(
+                        "SELECT post_id, content, status FROM comments WHERE id = ?1",
+                        params![decision.id],
+                        |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                row.get::<_, String>(1)?,
+                                status_at(row, 2)?,
+                            ))
+                        },
+                    )
+                    .optional()?;
+                let Some((post_id, content, status)) = stored else {
+                    return Ok(Moderation::UnknownComment);
+                };
+                if status == decision.status {
+                    return Ok(Moderation::AlreadyApplied);
+                }
+                tx.execute(
+                    "UPDATE comments SET status = ?1 WHERE id = ?2",
+                    params![decision.status.as_str(), decision.id],
+                )?;
+                // Our own copy of the comment is what we announce: we own it.
+                let event = Event::CommentUpdated(CommentUpdated {
+                    id: decision.id.clone(),
+                    status: decision.status,
+                    post_id,
+                    content,
+                });
+                outbox::enqueue(&tx, &event)?;
+                tx.commit()?;
+                Ok(Moderation::Updated)
+            })
+            .await?;
         self.doorbell.ring();
         Ok(outcome)
     }
     // ANCHOR_END: apply_moderation
 
     /// Remembers that a post exists. Remembering it twice changes nothing.
-    pub fn remember_post(&self, post_id: &str) -> rusqlite::Result<()> {
-        self.lock()
-            .execute("INSERT OR IGNORE INTO known_posts (id) VALUES (?1)", params![post_id])?;
-        Ok(())
+    pub async fn remember_post(&self, post_id: &str) -> rusqlite::Result<()> {
+        let post_id = post_id.to_string();
+        self.with_db(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO known_posts (id) VALUES (?1)",
+                params![post_id],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Whether a `PostCreated` for this post has reached us.
-    pub fn knows_post(&self, post_id: &PostId) -> rusqlite::Result<bool> {
-        self.lock().query_row(
-            "SELECT EXISTS (SELECT 1 FROM known_posts WHERE id = ?1)",
-            params![post_id.as_str()],
-            |row| row.get(0),
-        )
+    pub async fn knows_post(&self, post_id: &PostId) -> rusqlite::Result<bool> {
+        let post_id = post_id.as_str().to_string();
+        self.with_db(move |conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM known_posts WHERE id = ?1)",
+                params![post_id],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Ready while the database can be written: for `/readyz`.
+    pub fn readiness(&self) -> Readiness {
+        let path = self.path.clone();
+        Readiness::ready().with_check(move || db::check_writable(&path))
     }
 
     /// The connection, for the outbox relay.
@@ -168,8 +219,14 @@ impl CommentStore {
         self.doorbell.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().expect("a panic never happens while the lock is held")
+    /// Runs `work` on the connection, on a blocking thread. The lock does not
+    /// poison: a request that panicked must not fail every later one.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> rusqlite::Result<T> {
+        let db = self.db.clone();
+        db::run_blocking(move || work(&mut locks::lock(&db))).await
     }
 }
 
@@ -191,7 +248,11 @@ fn comments_of(conn: &Connection, post_id: &str) -> rusqlite::Result<Vec<Comment
 fn status_at(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<CommentStatus> {
     let text: String = row.get(column)?;
     CommentStatus::parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(column, Type::Text, format!("unknown comment status {text:?}").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            Type::Text,
+            format!("unknown comment status {text:?}").into(),
+        )
     })
 }
 

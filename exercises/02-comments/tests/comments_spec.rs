@@ -7,18 +7,15 @@
 //! given code. The part you write, asking posts directly, has its own
 //! specification: `sync_spec.rs`.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use axum::routing::post;
-use axum::{Json, Router};
 use blog_runtime::Server;
+use blog_testkit::{FakeService, expect_json_error, expect_status, send};
 use comments::content::{ContentError, MAX_CONTENT_CHARS};
 use comments::post_id::{MAX_POST_ID_CHARS, PostIdError};
 use comments::{CommentContent, PostId, PostLookupMode};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 /// A port where nothing listens: the service must cope with a missing bus.
 const NO_BUS: &str = "http://127.0.0.1:9";
@@ -52,27 +49,19 @@ async fn start_comments(data_dir: &Path, setup: Setup<'_>) -> Server {
         post_lookup: setup.post_lookup,
         posts_url: setup.posts_url.to_string(),
         posts_timeout: setup.posts_timeout,
+        page_origins: Default::default(),
     };
-    comments::start(config).await.expect("the comments service should start")
-}
-
-/// Sends a request and returns the status and the JSON body (or the text
-/// wrapped in a string when it is not JSON).
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the comments service should answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
-
-fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
-    assert_eq!(status, expected, "{what} should answer {expected}, but it answered {status} with {body}");
+    comments::start(config)
+        .await
+        .expect("the comments service should start")
 }
 
 fn client() -> reqwest::Client {
     // Generous, so a hanging service fails the test instead of blocking it forever.
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 async fn post_event(client: &reqwest::Client, base: &str, event: Value) -> Value {
@@ -90,13 +79,23 @@ async fn announce_post(client: &reqwest::Client, base: &str, post_id: &str) {
 async fn comment(client: &reqwest::Client, base: &str, post_id: &str, content: &str) -> Value {
     let url = format!("{base}/posts/{post_id}/comments");
     let (status, body) = send(client.post(url).json(&json!({ "content": content }))).await;
-    expect_status(&format!("POST /posts/{post_id}/comments with {content:?}"), status, &body, 201);
+    expect_status(
+        &format!("POST /posts/{post_id}/comments with {content:?}"),
+        status,
+        &body,
+        201,
+    );
     body
 }
 
 async fn list(client: &reqwest::Client, base: &str, post_id: &str) -> Value {
     let (status, body) = send(client.get(format!("{base}/posts/{post_id}/comments"))).await;
-    expect_status(&format!("GET /posts/{post_id}/comments"), status, &body, 200);
+    expect_status(
+        &format!("GET /posts/{post_id}/comments"),
+        status,
+        &body,
+        200,
+    );
     body
 }
 
@@ -106,39 +105,29 @@ fn moderated(comment: &Value, post_id: &str, status: &str) -> Value {
     }})
 }
 
-/// A stand-in for the event bus: records every event it is sent.
-async fn fake_bus(addr: SocketAddr) -> (Server, mpsc::UnboundedReceiver<Value>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let app = Router::new().route(
-        "/events",
-        post(move |Json(event): Json<Value>| {
-            let sender = sender.clone();
-            async move {
-                let _ = sender.send(event);
-                Json(json!({"status": "OK"}))
-            }
-        }),
-    );
-    (Server::start(addr, app).await.unwrap(), receiver)
-}
-
-async fn next_event(events: &mut mpsc::UnboundedReceiver<Value>, what: &str) -> Value {
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .unwrap_or_else(|_| panic!("the bus should receive {what} within 10 s"))
-        .unwrap()
-}
-
 #[test]
 fn comment_content_is_trimmed_and_must_not_be_blank_or_too_long() {
-    assert_eq!(CommentContent::parse("  Nice post!  ").unwrap().as_str(), "Nice post!");
+    assert_eq!(
+        CommentContent::parse("  Nice post!  ").unwrap().as_str(),
+        "Nice post!"
+    );
     assert_eq!(CommentContent::parse(""), Err(ContentError::Empty));
-    assert_eq!(CommentContent::parse(" \t\n "), Err(ContentError::Empty), "whitespace only counts as empty");
+    assert_eq!(
+        CommentContent::parse(" \t\n "),
+        Err(ContentError::Empty),
+        "whitespace only counts as empty"
+    );
     let longest = "é".repeat(MAX_CONTENT_CHARS);
-    assert!(CommentContent::parse(&longest).is_ok(), "exactly MAX_CONTENT_CHARS characters is fine (characters, not bytes)");
+    assert!(
+        CommentContent::parse(&longest).is_ok(),
+        "exactly MAX_CONTENT_CHARS characters is fine (characters, not bytes)"
+    );
     assert_eq!(
         CommentContent::parse(&"a".repeat(MAX_CONTENT_CHARS + 1)),
-        Err(ContentError::TooLong { max: MAX_CONTENT_CHARS, length: MAX_CONTENT_CHARS + 1 })
+        Err(ContentError::TooLong {
+            max: MAX_CONTENT_CHARS,
+            length: MAX_CONTENT_CHARS + 1
+        })
     );
 }
 
@@ -151,10 +140,17 @@ fn a_post_id_is_short_and_plain() {
     assert_eq!(PostId::parse(""), Err(PostIdError::Empty));
     assert_eq!(
         PostId::parse(&"x".repeat(MAX_POST_ID_CHARS + 1)),
-        Err(PostIdError::TooLong { max: MAX_POST_ID_CHARS, length: MAX_POST_ID_CHARS + 1 })
+        Err(PostIdError::TooLong {
+            max: MAX_POST_ID_CHARS,
+            length: MAX_POST_ID_CHARS + 1
+        })
     );
     for bad in ["a b", "a/b", "a.b", "../etc", "é", "a%20b"] {
-        assert_eq!(PostId::parse(bad), Err(PostIdError::BadCharacter), "{bad:?} is not a post id");
+        assert_eq!(
+            PostId::parse(bad),
+            Err(PostIdError::BadCharacter),
+            "{bad:?} is not a post id"
+        );
     }
 }
 
@@ -167,25 +163,60 @@ async fn comments_are_listed_oldest_first_and_the_201_body_is_the_whole_list() {
     announce_post(&client, &base, "p1").await;
     announce_post(&client, &base, "p2").await;
 
-    assert_eq!(list(&client, &base, "p1").await, json!([]), "a post without comments has an empty list");
-    assert_eq!(list(&client, &base, "never-heard-of").await, json!([]), "so does an unknown post");
+    assert_eq!(
+        list(&client, &base, "p1").await,
+        json!([]),
+        "a post without comments has an empty list"
+    );
+    assert_eq!(
+        list(&client, &base, "never-heard-of").await,
+        json!([]),
+        "so does an unknown post"
+    );
 
     let after_first = comment(&client, &base, "p1", "  first! ").await;
-    assert_eq!(after_first.as_array().map(Vec::len), Some(1), "the 201 body is the post's list: {after_first}");
+    assert_eq!(
+        after_first.as_array().map(Vec::len),
+        Some(1),
+        "the 201 body is the post's list: {after_first}"
+    );
     let first = &after_first[0];
     assert_eq!(first["content"], "first!", "the content is stored trimmed");
-    assert_eq!(first["status"], "pending", "every new comment starts pending");
-    assert!(first["id"].as_str().is_some_and(|id| !id.is_empty()), "a comment has a non-empty string id: {first}");
+    assert_eq!(
+        first["status"], "pending",
+        "every new comment starts pending"
+    );
+    assert!(
+        first["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "a comment has a non-empty string id: {first}"
+    );
 
     comment(&client, &base, "p2", "on another post").await;
     let after_second = comment(&client, &base, "p1", "second").await;
-    assert_eq!(after_second[0], *first, "the 201 body lists the older comment first");
+    assert_eq!(
+        after_second[0], *first,
+        "the 201 body lists the older comment first"
+    );
     assert_eq!(after_second[1]["content"], "second");
-    assert_ne!(after_second[1]["id"], first["id"], "every comment gets its own id");
-    assert_eq!(after_second.as_array().unwrap().len(), 2, "only p1's comments: {after_second}");
+    assert_ne!(
+        after_second[1]["id"], first["id"],
+        "every comment gets its own id"
+    );
+    assert_eq!(
+        after_second.as_array().unwrap().len(),
+        2,
+        "only p1's comments: {after_second}"
+    );
 
-    assert_eq!(list(&client, &base, "p1").await, after_second, "GET shows the same list, oldest first");
-    assert_eq!(list(&client, &base, "p2").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        list(&client, &base, "p1").await,
+        after_second,
+        "GET shows the same list, oldest first"
+    );
+    assert_eq!(
+        list(&client, &base, "p2").await.as_array().unwrap().len(),
+        1
+    );
     server.stop().await;
 }
 
@@ -205,27 +236,91 @@ async fn bad_input_gets_a_json_error_and_stores_nothing() {
     let long_id = "x".repeat(MAX_POST_ID_CHARS + 1);
     let ok = json!({"content": "fine"});
     let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
-        ("empty content", client.post(&url).json(&json!({"content": ""})), 422),
-        ("whitespace content", client.post(&url).json(&json!({"content": "  \n "})), 422),
-        ("content over the limit", client.post(&url).json(&json!({"content": too_long})), 422),
-        ("no content field", client.post(&url).json(&json!({"text": "hi"})), 422),
-        ("content that is not text", client.post(&url).json(&json!({"content": 7})), 422),
-        ("a body that is not JSON", client.post(&url).header("content-type", "application/json").body("{content:"), 400),
-        ("a wrong content type", client.post(&url).header("content-type", "text/plain").body(r#"{"content":"x"}"#), 415),
-        ("a 1 MiB body", client.post(&url).header("content-type", "application/json").body(one_mib), 413),
-        ("a post id with a space", client.post(format!("{base}/posts/p%201/comments")).json(&ok), 400),
-        ("a post id with a dot", client.post(format!("{base}/posts/p.1/comments")).json(&ok), 400),
-        ("an over-long post id", client.post(format!("{base}/posts/{long_id}/comments")).json(&ok), 400),
-        ("a bad post id on GET", client.get(format!("{base}/posts/p%201/comments")), 400),
+        (
+            "empty content",
+            client.post(&url).json(&json!({"content": ""})),
+            422,
+        ),
+        (
+            "whitespace content",
+            client.post(&url).json(&json!({"content": "  \n "})),
+            422,
+        ),
+        (
+            "content over the limit",
+            client.post(&url).json(&json!({"content": too_long})),
+            422,
+        ),
+        (
+            "no content field",
+            client.post(&url).json(&json!({"text": "hi"})),
+            422,
+        ),
+        (
+            "content that is not text",
+            client.post(&url).json(&json!({"content": 7})),
+            422,
+        ),
+        (
+            "a body that is not JSON",
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{content:"),
+            400,
+        ),
+        (
+            "a wrong content type",
+            client
+                .post(&url)
+                .header("content-type", "text/plain")
+                .body(r#"{"content":"x"}"#),
+            415,
+        ),
+        (
+            "a 1 MiB body",
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(one_mib),
+            413,
+        ),
+        (
+            "a post id with a space",
+            client
+                .post(format!("{base}/posts/p%201/comments"))
+                .json(&ok),
+            400,
+        ),
+        (
+            "a post id with a dot",
+            client.post(format!("{base}/posts/p.1/comments")).json(&ok),
+            400,
+        ),
+        (
+            "an over-long post id",
+            client
+                .post(format!("{base}/posts/{long_id}/comments"))
+                .json(&ok),
+            400,
+        ),
+        (
+            "a bad post id on GET",
+            client.get(format!("{base}/posts/p%201/comments")),
+            400,
+        ),
     ];
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
         expect_status(&format!("a request with {what}"), status, &body, expected);
-        let message = body["error"].as_str().unwrap_or_default();
-        assert!(!message.is_empty(), "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}");
+        expect_json_error(what, &body);
     }
 
-    assert_eq!(list(&client, &base, "p1").await, before, "refused requests must not store anything");
+    assert_eq!(
+        list(&client, &base, "p1").await,
+        before,
+        "refused requests must not store anything"
+    );
     server.stop().await;
 }
 
@@ -236,10 +331,22 @@ async fn a_comment_on_a_post_nobody_announced_is_a_404_and_is_not_stored() {
     let client = client();
     let base = server.url();
 
-    let (status, body) = send(client.post(format!("{base}/posts/ghost/comments")).json(&json!({"content": "hello?"}))).await;
+    let (status, body) = send(
+        client
+            .post(format!("{base}/posts/ghost/comments"))
+            .json(&json!({"content": "hello?"})),
+    )
+    .await;
     expect_status("a comment on an unknown post", status, &body, 404);
-    assert!(body["error"].as_str().is_some_and(|m| m.contains("ghost")), "the error names the post: {body}");
-    assert_eq!(list(&client, &base, "ghost").await, json!([]), "nothing is stored for an unknown post");
+    assert!(
+        body["error"].as_str().is_some_and(|m| m.contains("ghost")),
+        "the error names the post: {body}"
+    );
+    assert_eq!(
+        list(&client, &base, "ghost").await,
+        json!([]),
+        "nothing is stored for an unknown post"
+    );
     server.stop().await;
 }
 
@@ -255,8 +362,15 @@ async fn post_created_makes_the_post_known_and_replaying_it_is_harmless() {
     expect_status("a comment before PostCreated arrived", status, &body, 404);
 
     let created = json!({"type": "PostCreated", "data": {"id": "fresh", "title": "t"}, "seq": 1});
-    assert_eq!(post_event(&client, &base, created.clone()).await, json!({"status": "OK"}));
-    assert_eq!(post_event(&client, &base, created).await, json!({"status": "OK"}), "a replay is accepted too");
+    assert_eq!(
+        post_event(&client, &base, created.clone()).await,
+        json!({"status": "OK"})
+    );
+    assert_eq!(
+        post_event(&client, &base, created).await,
+        json!({"status": "OK"}),
+        "a replay is accepted too"
+    );
 
     let listed = comment(&client, &base, "fresh", "now it exists").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
@@ -266,15 +380,22 @@ async fn post_created_makes_the_post_known_and_replaying_it_is_harmless() {
 #[tokio::test]
 async fn every_new_comment_is_announced_to_the_event_bus() {
     let data = tempfile::tempdir().unwrap();
-    let (bus, mut events) = fake_bus("127.0.0.1:0".parse().unwrap()).await;
+    let bus = FakeService::start("the bus").await;
     let bus_url = bus.url();
-    let server = start_comments(data.path(), Setup { event_bus_url: &bus_url, ..Setup::default() }).await;
+    let server = start_comments(
+        data.path(),
+        Setup {
+            event_bus_url: &bus_url,
+            ..Setup::default()
+        },
+    )
+    .await;
     let client = client();
     announce_post(&client, &server.url(), "p1").await;
 
     let listed = comment(&client, &server.url(), "p1", "hello bus").await;
 
-    let event = next_event(&mut events, "a CommentCreated event").await;
+    let event = bus.next_event("a CommentCreated event").await;
     assert_eq!(
         event,
         json!({"type": "CommentCreated", "data": {
@@ -288,25 +409,44 @@ async fn every_new_comment_is_announced_to_the_event_bus() {
 #[tokio::test]
 async fn a_moderation_decision_updates_the_comment_and_is_announced_exactly_once() {
     let data = tempfile::tempdir().unwrap();
-    let (bus, mut events) = fake_bus("127.0.0.1:0".parse().unwrap()).await;
+    let bus = FakeService::start("the bus").await;
     let bus_url = bus.url();
-    let server = start_comments(data.path(), Setup { event_bus_url: &bus_url, ..Setup::default() }).await;
+    let server = start_comments(
+        data.path(),
+        Setup {
+            event_bus_url: &bus_url,
+            ..Setup::default()
+        },
+    )
+    .await;
     let client = client();
     let base = server.url();
     announce_post(&client, &base, "p1").await;
     let created = comment(&client, &base, "p1", "an orange comment").await[0].clone();
-    assert_eq!(next_event(&mut events, "CommentCreated").await["type"], "CommentCreated");
+    assert_eq!(
+        bus.next_event("CommentCreated").await["type"],
+        "CommentCreated"
+    );
 
     // The bus delivers at least once: the same decision may arrive twice.
     let decision = moderated(&created, "p1", "rejected");
-    assert_eq!(post_event(&client, &base, decision.clone()).await, json!({"status": "OK"}));
-    assert_eq!(post_event(&client, &base, decision).await, json!({"status": "OK"}));
+    assert_eq!(
+        post_event(&client, &base, decision.clone()).await,
+        json!({"status": "OK"})
+    );
+    assert_eq!(
+        post_event(&client, &base, decision).await,
+        json!({"status": "OK"})
+    );
 
     let listed = list(&client, &base, "p1").await;
-    assert_eq!(listed[0]["status"], "rejected", "the stored status follows moderation: {listed}");
+    assert_eq!(
+        listed[0]["status"], "rejected",
+        "the stored status follows moderation: {listed}"
+    );
     assert_eq!(listed[0]["content"], created["content"]);
 
-    let updated = next_event(&mut events, "CommentUpdated").await;
+    let updated = bus.next_event("CommentUpdated").await;
     assert_eq!(
         updated,
         json!({"type": "CommentUpdated", "data": {
@@ -316,7 +456,7 @@ async fn a_moderation_decision_updates_the_comment_and_is_announced_exactly_once
     // Events leave in order, so if the duplicate had produced a second
     // CommentUpdated it would arrive before this next CommentCreated.
     comment(&client, &base, "p1", "a marker").await;
-    let next = next_event(&mut events, "the marker's CommentCreated").await;
+    let next = bus.next_event("the marker's CommentCreated").await;
     assert_eq!(
         (next["type"].as_str(), next["data"]["content"].as_str()),
         (Some("CommentCreated"), Some("a marker")),
@@ -338,10 +478,18 @@ async fn a_changed_decision_is_applied_and_a_pending_one_is_not() {
     post_event(&client, &base, moderated(&created, "p1", "approved")).await;
     assert_eq!(list(&client, &base, "p1").await[0]["status"], "approved");
     post_event(&client, &base, moderated(&created, "p1", "rejected")).await;
-    assert_eq!(list(&client, &base, "p1").await[0]["status"], "rejected", "a later decision wins");
+    assert_eq!(
+        list(&client, &base, "p1").await[0]["status"],
+        "rejected",
+        "a later decision wins"
+    );
     let body = post_event(&client, &base, moderated(&created, "p1", "pending")).await;
     assert_eq!(body, json!({"status": "ignored"}));
-    assert_eq!(list(&client, &base, "p1").await[0]["status"], "rejected", "pending is not a decision");
+    assert_eq!(
+        list(&client, &base, "p1").await[0]["status"],
+        "rejected",
+        "pending is not a decision"
+    );
     server.stop().await;
 }
 
@@ -364,9 +512,17 @@ async fn events_we_do_not_act_on_are_answered_200_and_change_nothing() {
         json!({"type": "CommentUpdated", "data": {"id": "c9", "status": "approved", "postId": "p1", "content": "x"}}),
     ];
     for event in cases {
-        assert_eq!(post_event(&client, &base, event.clone()).await, ignored, "{event} is a no-op");
+        assert_eq!(
+            post_event(&client, &base, event.clone()).await,
+            ignored,
+            "{event} is a no-op"
+        );
     }
-    assert_eq!(list(&client, &base, "p1").await, before, "ignored events change nothing");
+    assert_eq!(
+        list(&client, &base, "p1").await,
+        before,
+        "ignored events change nothing"
+    );
     server.stop().await;
 }
 
@@ -389,8 +545,16 @@ async fn malformed_events_get_a_json_error() {
     ];
     for (what, request, expected) in cases {
         let (status, body) = send(request).await;
-        expect_status(&format!("POST /events with {what}"), status, &body, expected);
-        assert!(body["error"].is_string(), "{what}: the answer must be a JSON error, got {body}");
+        expect_status(
+            &format!("POST /events with {what}"),
+            status,
+            &body,
+            expected,
+        );
+        assert!(
+            body["error"].is_string(),
+            "{what}: the answer must be a JSON error, got {body}"
+        );
     }
     server.stop().await;
 }
@@ -402,13 +566,22 @@ async fn comments_and_known_posts_survive_a_restart() {
 
     let server = start_comments(data.path(), Setup::default()).await;
     announce_post(&client, &server.url(), "p1").await;
-    let created = comment(&client, &server.url(), "p1", "written before the restart").await[0].clone();
-    post_event(&client, &server.url(), moderated(&created, "p1", "approved")).await;
+    let created =
+        comment(&client, &server.url(), "p1", "written before the restart").await[0].clone();
+    post_event(
+        &client,
+        &server.url(),
+        moderated(&created, "p1", "approved"),
+    )
+    .await;
     server.stop().await;
 
     let server = start_comments(data.path(), Setup::default()).await;
     let listed = list(&client, &server.url(), "p1").await;
-    assert_eq!(listed[0]["id"], created["id"], "a restarted service still has the comment: {listed}");
+    assert_eq!(
+        listed[0]["id"], created["id"],
+        "a restarted service still has the comment: {listed}"
+    );
     assert_eq!(listed[0]["status"], "approved", "and its status");
     comment(&client, &server.url(), "p1", "the post is still known").await;
     server.stop().await;
@@ -417,7 +590,14 @@ async fn comments_and_known_posts_survive_a_restart() {
 #[tokio::test]
 async fn lookup_off_accepts_any_post_like_the_node_app() {
     let data = tempfile::tempdir().unwrap();
-    let server = start_comments(data.path(), Setup { post_lookup: PostLookupMode::Off, ..Setup::default() }).await;
+    let server = start_comments(
+        data.path(),
+        Setup {
+            post_lookup: PostLookupMode::Off,
+            ..Setup::default()
+        },
+    )
+    .await;
     let client = client();
     comment(&client, &server.url(), "anything", "no questions asked").await;
     server.stop().await;

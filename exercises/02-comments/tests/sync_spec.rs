@@ -17,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use blog_runtime::Server;
+use blog_testkit::expect_status;
 use comments::PostLookupMode;
 use serde_json::{Value, json};
 
@@ -36,8 +37,11 @@ async fn start_posts(addr: SocketAddr, data_dir: &Path) -> Server {
         addr,
         data_dir: data_dir.to_path_buf(),
         event_bus_url: NO_BUS.to_string(),
+        page_origins: Default::default(),
     };
-    posts::start(config).await.expect("the posts service should start")
+    posts::start(config)
+        .await
+        .expect("the posts service should start")
 }
 
 /// Starts comments with the synchronous lookup, asking posts at `posts_url`.
@@ -49,8 +53,11 @@ async fn start_comments(data_dir: &Path, posts_url: &str, post_lookup: PostLooku
         post_lookup,
         posts_url: posts_url.to_string(),
         posts_timeout: LOOKUP_TIMEOUT,
+        page_origins: Default::default(),
     };
-    comments::start(config).await.expect("the comments service should start")
+    comments::start(config)
+        .await
+        .expect("the comments service should start")
 }
 
 /// Sends a request to comments and returns the status and the JSON body (or
@@ -72,11 +79,10 @@ async fn send(what: &str, request: reqwest::RequestBuilder) -> (u16, Value) {
             )
         })
         .unwrap_or_else(|error| panic!("{what}: comments should answer, but the request failed: {error}"));
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
-    assert_eq!(status, expected, "{what} should answer {expected}, but it answered {status} with {body}");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn create_post(client: &reqwest::Client, posts: &Server, title: &str) -> String {
@@ -86,12 +92,24 @@ async fn create_post(client: &reqwest::Client, posts: &Server, title: &str) -> S
         .send()
         .await
         .expect("posts should answer");
-    assert_eq!(response.status().as_u16(), 201, "creating a post in the posts service");
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "creating a post in the posts service"
+    );
     let post: Value = response.json().await.unwrap();
-    post["id"].as_str().expect("a post has a string id").to_string()
+    post["id"]
+        .as_str()
+        .expect("a post has a string id")
+        .to_string()
 }
 
-async fn comment(client: &reqwest::Client, comments: &Server, post_id: &str, content: &str) -> (u16, Value) {
+async fn comment(
+    client: &reqwest::Client,
+    comments: &Server,
+    post_id: &str,
+    content: &str,
+) -> (u16, Value) {
     let url = format!("{}/posts/{post_id}/comments", comments.url());
     let what = format!("POST /posts/{post_id}/comments with {content:?}");
     send(&what, client.post(url).json(&json!({ "content": content }))).await
@@ -124,17 +142,35 @@ async fn comments_asks_posts_whether_the_post_exists() {
     // No PostCreated ever reached comments: only posts itself can say yes.
     let (status, body) = comment(&client, &comments, &second, "asked posts first").await;
     expect_status("a comment on a post that posts has", status, &body, 201);
-    assert_eq!(body[0]["content"], "asked posts first", "the 201 body is the post's comment list: {body}");
+    assert_eq!(
+        body[0]["content"], "asked posts first",
+        "the 201 body is the post's comment list: {body}"
+    );
     assert_eq!(body[0]["status"], "pending");
 
     let (status, body) = comment(&client, &comments, "not-a-post", "hello?").await;
-    expect_status("a comment on a post that posts does not have", status, &body, 404);
+    expect_status(
+        "a comment on a post that posts does not have",
+        status,
+        &body,
+        404,
+    );
     assert!(
-        body["error"].as_str().is_some_and(|m| m.contains("not-a-post")),
+        body["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("not-a-post")),
         "the error names the post: {body}"
     );
-    assert_eq!(list(&client, &comments, "not-a-post").await, json!([]), "nothing is stored for it");
-    assert_eq!(list(&client, &comments, &first).await, json!([]), "and nothing on the other post");
+    assert_eq!(
+        list(&client, &comments, "not-a-post").await,
+        json!([]),
+        "nothing is stored for it"
+    );
+    assert_eq!(
+        list(&client, &comments, &first).await,
+        json!([]),
+        "and nothing on the other post"
+    );
 
     comments.stop().await;
     posts.stop().await;
@@ -185,7 +221,11 @@ async fn the_cascade_while_posts_is_down_nobody_can_comment() {
 
     // Reading does not ask posts, so it still works, and nothing was stored.
     let listed = list(&client, &comments, &post_id).await;
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "only the first comment is stored: {listed}");
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "only the first comment is stored: {listed}"
+    );
 
     // Posts comes back (same address, same data): commenting works again,
     // without restarting comments.
@@ -211,13 +251,19 @@ async fn misbehaving_posts(how: &'static str) -> Server {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     (StatusCode::OK, Json(json!({}))).into_response()
                 }
-                "failing" => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "database locked"}))).into_response(),
+                "failing" => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": "database locked"})),
+                )
+                    .into_response(),
                 // 200, but not the list of posts: say, a proxy's error page.
                 _ => (StatusCode::OK, "<html>Bad gateway</html>").into_response(),
             }
         }),
     );
-    Server::start("127.0.0.1:0".parse().unwrap(), app).await.unwrap()
+    Server::start("127.0.0.1:0".parse().unwrap(), app)
+        .await
+        .unwrap()
 }
 
 // ANCHOR: unavailable_test
@@ -232,19 +278,31 @@ async fn posts_down_hanging_or_broken_gets_an_honest_503_within_the_timeout() {
         ("down (nothing listens)", NO_POSTS.to_string()),
         ("hanging (never answers)", hanging.url()),
         ("failing (answers 500)", failing.url()),
-        ("answering 200 with a web page instead of the posts", not_json.url()),
+        (
+            "answering 200 with a web page instead of the posts",
+            not_json.url(),
+        ),
     ];
     for (what, posts_url) in cases {
         let data = tempfile::tempdir().unwrap();
         let comments = start_comments(data.path(), &posts_url, PostLookupMode::Http).await;
         let (status, body) = comment(&client, &comments, "p1", "hi").await;
-        expect_status(&format!("a comment while posts is {what}"), status, &body, 503);
+        expect_status(
+            &format!("a comment while posts is {what}"),
+            status,
+            &body,
+            503,
+        );
         assert_eq!(
             body,
             json!({"error": "the posts service is unavailable"}),
             "posts {what}: the caller gets one clear message"
         );
-        assert_eq!(list(&client, &comments, "p1").await, json!([]), "nothing is stored while posts is {what}");
+        assert_eq!(
+            list(&client, &comments, "p1").await,
+            json!([]),
+            "nothing is stored while posts is {what}"
+        );
         comments.stop().await;
     }
     for stand_in in [hanging, failing, not_json] {
@@ -262,11 +320,22 @@ async fn the_events_lookup_keeps_comments_working_while_posts_is_down() {
     let comments = start_comments(data.path(), NO_POSTS, PostLookupMode::Events).await;
     let client = client();
     let created = json!({"type": "PostCreated", "data": {"id": "p1", "title": "a post"}});
-    let (status, body) = send("POST /events", client.post(format!("{}/events", comments.url())).json(&created)).await;
+    let (status, body) = send(
+        "POST /events",
+        client
+            .post(format!("{}/events", comments.url()))
+            .json(&created),
+    )
+    .await;
     expect_status("POST /events with a PostCreated", status, &body, 200);
 
     let (status, body) = comment(&client, &comments, "p1", "posts is down, and that is fine").await;
-    expect_status("a comment with the events lookup while posts is down", status, &body, 201);
+    expect_status(
+        "a comment with the events lookup while posts is down",
+        status,
+        &body,
+        201,
+    );
     comments.stop().await;
 }
 // ANCHOR_END: events_contrast_test
@@ -292,7 +361,9 @@ async fn the_log_says_why_posts_could_not_answer() {
                  chain of causes, `error_chain(&error)` from src/error.rs (TODO 2)"
             ),
             other => {
-                panic!("while posts is {what}, post_exists should fail with PostsUnavailable, got {other:?}")
+                panic!(
+                    "while posts is {what}, post_exists should fail with PostsUnavailable, got {other:?}"
+                )
             }
         }
     }

@@ -140,6 +140,7 @@ impl Blog {
             addr: any_port(),
             data_dir: data.to_path_buf(),
             event_bus_url: bus_url.clone(),
+            page_origins: Default::default(),
         })
         .await?;
         let comments = comments::start(comments::Config {
@@ -149,6 +150,7 @@ impl Blog {
             post_lookup: comments::PostLookupMode::Events,
             posts_url: posts.url(),
             posts_timeout: Duration::from_secs(2),
+            page_origins: Default::default(),
         })
         .await?;
         let moderation = moderation::start(moderation::Config {
@@ -160,6 +162,7 @@ impl Blog {
             addr: any_port(),
             event_bus_url: bus_url.clone(),
             rebuild: true,
+            page_origins: Default::default(),
         })
         .await?;
         let bus = event_bus::start(event_bus::Config {

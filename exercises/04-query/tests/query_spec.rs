@@ -26,6 +26,7 @@ async fn start_query(event_bus_url: &str, rebuild: bool) -> Server {
         addr: "127.0.0.1:0".parse().unwrap(),
         event_bus_url: event_bus_url.to_string(),
         rebuild,
+        page_origins: Default::default(),
     };
     query::start(config)
         .await
@@ -574,7 +575,7 @@ async fn a_log_without_numbers_is_replayed_once() {
 
 #[test]
 fn config_reads_the_environment_with_localhost_defaults() {
-    let defaults = query::Config::from_lookup(|_| None);
+    let defaults = query::Config::from_lookup(|_| None).unwrap();
     assert_eq!(defaults.addr, "127.0.0.1:4002".parse().unwrap());
     assert_eq!(defaults.event_bus_url, "http://localhost:4005");
     assert!(
@@ -588,7 +589,7 @@ fn config_reads_the_environment_with_localhost_defaults() {
         ("EVENT_BUS_URL", "http://event-bus-srv:4005"),
         ("REBUILD", "off"),
     ]);
-    let set = query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string()));
+    let set = query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string())).unwrap();
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(set.event_bus_url, "http://event-bus-srv:4005");
     assert!(!set.rebuild, "REBUILD=off skips the replay");
@@ -596,13 +597,13 @@ fn config_reads_the_environment_with_localhost_defaults() {
     for off in ["off", "OFF", "false", "no", "0"] {
         assert!(
             !query::Config::from_lookup(|name| (name == "REBUILD").then(|| off.to_string()))
-                .rebuild,
+                .unwrap().rebuild,
             "REBUILD={off}"
         );
     }
     for on in ["on", "true", "1", ""] {
         assert!(
-            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).rebuild,
+            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).unwrap().rebuild,
             "REBUILD={on:?}"
         );
     }
@@ -885,7 +886,7 @@ async fn a_malformed_post_id_gets_a_json_error() {
 #[tokio::test]
 async fn a_panic_while_the_model_is_locked_does_not_break_later_requests() {
     let state = query::QueryState::new(Readiness::ready(), NO_BUS);
-    let server = Server::start(any_port(), query::app(state.clone()))
+    let server = Server::start(any_port(), query::app(state.clone(), &Default::default()))
         .await
         .unwrap();
     let client = reqwest::Client::new();
@@ -906,5 +907,75 @@ async fn a_panic_while_the_model_is_locked_does_not_break_later_requests() {
     assert_eq!(body["p1"]["title"], "t");
     let answer = deliver(&client, &server.url(), &post_created("p2", "u")).await;
     assert_eq!(answer, json!({"status": "OK"}));
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// The encoded answer is shared until the model changes
+// ---------------------------------------------------------------------------
+
+/// `GET /posts` as the raw bytes the service sends.
+async fn list_text(client: &reqwest::Client, base: &str) -> String {
+    let response = client.get(format!("{base}/posts")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET /posts should answer 200");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "GET /posts is JSON"
+    );
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_change_shows_in_the_next_get_posts() {
+    let server = start_query(NO_BUS, false).await;
+    let (client, base) = (reqwest::Client::new(), server.url());
+    assert_eq!(list_text(&client, &base).await, "{}");
+
+    // Each event lands on a model whose answer was just read (twice, so it
+    // was encoded and then shared): a new post, a comment, an update, a
+    // comment that waits for its post, and that post.
+    let mut history = a_short_history();
+    history.push(comment_created("c4", "p3", "early"));
+    history.push(post_created("p3", "Third post"));
+    for event in &history {
+        list_text(&client, &base).await;
+        let before = list(&client, &base).await;
+        deliver(&client, &base, event).await;
+        let after = list(&client, &base).await;
+        let id = event["data"]["postId"].as_str();
+        let id = id.or(event["data"]["id"].as_str()).unwrap();
+        let (status, post) = send(client.get(format!("{base}/posts/{id}"))).await;
+        if status == 404 {
+            assert_eq!(
+                after, before,
+                "{event} is held for its post: nothing to show yet"
+            );
+            continue;
+        }
+        assert_eq!(
+            after[id], post,
+            "GET /posts must show the change {event} made at once, as GET /posts/{id} does"
+        );
+        assert_ne!(
+            after, before,
+            "GET /posts must not answer as before {event}"
+        );
+    }
+
+    // The bytes themselves: posts in the order they came, each post's
+    // fields in the contract's order, as before the answer was kept.
+    assert_eq!(
+        list_text(&client, &base).await,
+        concat!(
+            r#"{"p1":{"id":"p1","title":"First post","comments":["#,
+            r#"{"id":"c1","content":"nice","status":"approved"},"#,
+            r#"{"id":"c2","content":"I hate oranges","status":"rejected"}]},"#,
+            r#""p2":{"id":"p2","title":"Second post","comments":["#,
+            r#"{"id":"c3","content":"waiting","status":"pending"}]},"#,
+            r#""p3":{"id":"p3","title":"Third post","comments":["#,
+            r#"{"id":"c4","content":"early","status":"pending"}]}}"#,
+        )
+    );
     server.stop().await;
 }

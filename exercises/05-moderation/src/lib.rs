@@ -28,7 +28,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::post;
 use blog_events::{HttpBus, Publisher};
-use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+use blog_runtime::{Readiness, Server, Service, Settings, SettingsError, with_common_layers};
 
 pub use reaction::react;
 pub use rule::moderate;
@@ -43,15 +43,13 @@ pub struct Config {
 
 impl Config {
     /// `HOST` (127.0.0.1), `PORT` (4003), `EVENT_BUS_URL` (http://localhost:4005).
-    pub fn from_env() -> Self {
-        let host = env_or("HOST", "127.0.0.1");
-        let port = env_or("PORT", "4003");
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:4003"),
-            event_bus_url: env_or("EVENT_BUS_URL", "http://localhost:4005"),
-        }
+    /// A value that cannot be used is an error that names it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let settings = Settings::from_env();
+        Ok(Config {
+            addr: settings.listen_addr(Service::Moderation)?,
+            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
+        })
     }
 }
 

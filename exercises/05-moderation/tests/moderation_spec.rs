@@ -3,21 +3,19 @@
 //! Moderation owns nothing, so its tests look at what it publishes: through a
 //! fake publisher handed to `app()`, and through a fake bus on a real socket.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::routing::post;
-use axum::{Json, Router};
 use blog_events::publish::PublishFuture;
 use blog_events::{
-    CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event, PostCreated, PublishError, Publisher,
+    CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event, PostCreated,
+    PublishError, Publisher,
 };
 use blog_runtime::Server;
+use blog_testkit::{Behaviour, FakeService, send};
 use moderation::{moderate, react};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 // ANCHOR: rule_table
 #[test]
@@ -62,11 +60,20 @@ fn a_new_comment_is_answered_with_its_decision_and_every_other_event_with_nothin
             content: content.into(),
         })
     };
-    assert_eq!(react(&created("hello")), Some(moderated("hello", CommentStatus::Approved)));
-    assert_eq!(react(&created("an orange")), Some(moderated("an orange", CommentStatus::Rejected)));
+    assert_eq!(
+        react(&created("hello")),
+        Some(moderated("hello", CommentStatus::Approved))
+    );
+    assert_eq!(
+        react(&created("an orange")),
+        Some(moderated("an orange", CommentStatus::Rejected))
+    );
 
     let others = [
-        Event::PostCreated(PostCreated { id: "p1".into(), title: "orange".into() }),
+        Event::PostCreated(PostCreated {
+            id: "p1".into(),
+            title: "orange".into(),
+        }),
         moderated("orange", CommentStatus::Rejected),
         Event::CommentUpdated(CommentUpdated {
             id: "c1".into(),
@@ -76,7 +83,12 @@ fn a_new_comment_is_answered_with_its_decision_and_every_other_event_with_nothin
         }),
     ];
     for event in others {
-        assert_eq!(react(&event), None, "moderation has nothing to say about a {} event", event.kind());
+        assert_eq!(
+            react(&event),
+            None,
+            "moderation has nothing to say about a {} event",
+            event.kind()
+        );
     }
 }
 // ANCHOR_END: react_test
@@ -103,20 +115,25 @@ impl Publisher for FakePublisher {
 impl FakePublisher {
     fn published_json(&self) -> Vec<Value> {
         let published = self.published.lock().unwrap();
-        published.iter().map(|event| serde_json::from_str(&event.to_json()).unwrap()).collect()
+        published
+            .iter()
+            .map(|event| serde_json::from_str(&event.to_json()).unwrap())
+            .collect()
     }
 }
 
 async fn start_with(publisher: Arc<dyn Publisher>) -> Server {
-    Server::start("127.0.0.1:0".parse().unwrap(), moderation::app(publisher)).await.unwrap()
+    Server::start("127.0.0.1:0".parse().unwrap(), moderation::app(publisher))
+        .await
+        .unwrap()
 }
 
 async fn send_event(base: &str, event: &Value) -> (u16, Value) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let response = client.post(format!("{base}/events")).json(event).send().await.expect("moderation should answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    send(client.post(format!("{base}/events")).json(event)).await
 }
 
 fn comment_created(id: &str, content: &str) -> Value {
@@ -161,7 +178,10 @@ async fn when_the_bus_is_down_it_answers_503_and_the_redelivery_is_not_lost() {
     let event = comment_created("c1", "orange you glad");
 
     let (status, body) = send_event(&server.url(), &event).await;
-    assert_eq!(status, 503, "publishing failed, so the bus must be told to retry; got {status} {body}");
+    assert_eq!(
+        status, 503,
+        "publishing failed, so the bus must be told to retry; got {status} {body}"
+    );
     assert!(body["error"].is_string(), "the 503 is a JSON error: {body}");
     assert!(publisher.published_json().is_empty());
 
@@ -169,7 +189,10 @@ async fn when_the_bus_is_down_it_answers_503_and_the_redelivery_is_not_lost() {
     publisher.down.store(false, Ordering::SeqCst);
     let (status, _) = send_event(&server.url(), &event).await;
     assert_eq!(status, 200);
-    assert_eq!(publisher.published_json(), vec![comment_moderated("c1", "orange you glad", "rejected")]);
+    assert_eq!(
+        publisher.published_json(),
+        vec![comment_moderated("c1", "orange you glad", "rejected")]
+    );
     server.stop().await;
 }
 // ANCHOR_END: bus_down_test
@@ -182,7 +205,10 @@ async fn a_duplicate_delivery_publishes_the_same_decision_again() {
 
     for delivery in ["first", "second"] {
         let (status, body) = send_event(&server.url(), &event).await;
-        assert_eq!(status, 200, "the {delivery} delivery of the same CommentCreated should answer 200, got {body}");
+        assert_eq!(
+            status, 200,
+            "the {delivery} delivery of the same CommentCreated should answer 200, got {body}"
+        );
     }
 
     // Harmless: the rule is pure, so both decisions agree, and comments
@@ -217,52 +243,49 @@ async fn other_events_are_ignored_and_bad_ones_refused() {
     ];
     for (event, expected) in refused {
         let (status, body) = send_event(&server.url(), &event).await;
-        assert_eq!(status, expected, "{event} should be refused with {expected}, got {body}");
-        assert!(body["error"].is_string(), "{event}: a JSON error, got {body}");
+        assert_eq!(
+            status, expected,
+            "{event} should be refused with {expected}, got {body}"
+        );
+        assert!(
+            body["error"].is_string(),
+            "{event}: a JSON error, got {body}"
+        );
     }
-    assert!(publisher.published_json().is_empty(), "none of these may publish anything");
+    assert!(
+        publisher.published_json().is_empty(),
+        "none of these may publish anything"
+    );
     server.stop().await;
 }
 
-/// A stand-in for the event bus: records every event it is sent.
-async fn fake_bus(addr: SocketAddr) -> (Server, mpsc::UnboundedReceiver<Value>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let app = Router::new().route(
-        "/events",
-        post(move |Json(event): Json<Value>| {
-            let sender = sender.clone();
-            async move {
-                let _ = sender.send(event);
-                Json(json!({"status": "OK"}))
-            }
-        }),
-    );
-    (Server::start(addr, app).await.unwrap(), receiver)
-}
-
 #[tokio::test]
-async fn the_real_service_publishes_to_the_bus_over_http_and_retries_are_answered_once_it_is_back() {
-    // Find a free port for the bus, but do not listen on it yet: the bus is "down".
-    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+async fn the_real_service_publishes_to_the_bus_over_http_and_retries_are_answered_once_it_is_back()
+{
+    // The bus is "down": its address is known, but it hangs up on everyone.
+    let bus = FakeService::start_down("the bus").await;
     let server = moderation::start(moderation::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
-        event_bus_url: format!("http://{bus_addr}"),
+        event_bus_url: bus.url(),
     })
     .await
     .expect("the moderation service should start");
     let event = comment_created("c7", "Oranges are fine");
 
     let (status, body) = send_event(&server.url(), &event).await;
-    assert_eq!(status, 503, "with the bus down the event must be refused for now, got {status} {body}");
+    assert_eq!(
+        status, 503,
+        "with the bus down the event must be refused for now, got {status} {body}"
+    );
 
-    let (bus, mut events) = fake_bus(bus_addr).await;
+    bus.set(Behaviour::Up);
     let (status, body) = send_event(&server.url(), &event).await;
     assert_eq!(status, 200, "the redelivery should succeed now, got {body}");
-    let published = tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("the bus should receive a CommentModerated within 10 s")
-        .unwrap();
-    assert_eq!(published, comment_moderated("c7", "Oranges are fine", "approved"));
+    let published = bus.next_event("a CommentModerated").await;
+    assert_eq!(
+        published,
+        comment_moderated("c7", "Oranges are fine", "approved")
+    );
     server.stop().await;
     bus.stop().await;
 }

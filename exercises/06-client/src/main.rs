@@ -1,11 +1,9 @@
 //! Runs this client service on its own (port 3000 unless `PORT` says
 //! otherwise), then open http://localhost:3000 (posts, comments and query
 //! must be running too).
+//! A setting that cannot be used (`PORT=abc`) is one line on stderr and
+//! exit code 2; see [`blog_runtime::serve_from_env`].
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    blog_runtime::init_tracing();
-    let server = client::start(client::Config::from_env()).await?;
-    server.run_until_signal().await;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    blog_runtime::serve_from_env(client::Config::from_env, client::start)
 }

@@ -17,7 +17,6 @@
 //! listens on a port and turns JSON requests such as "find this element" or
 //! "click it" into actions in the browser. We speak it with reqwest.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -25,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use blog_runtime::Server;
+use blog_testkit::{eventually, skip_unless_required};
 use serde_json::{Value, json};
 
 /// The attack: markup that runs a script when a browser treats it as HTML.
@@ -176,15 +176,8 @@ fn browser_tools() -> Option<BrowserTools> {
                  or set CHROME_BIN and CHROMEDRIVER)",
                 missing.join(" and ")
             );
-            if std::env::var("REQUIRE_BROWSER").is_ok_and(|value| value == "1") {
-                panic!("REQUIRE_BROWSER=1, but {message}");
-            }
-            // Straight to stderr, not `eprintln!`: the test harness would hide
-            // that one when the test passes, and this line must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\nSKIPPED: the real-browser test of the page did not run: {message}.\n"
-            );
+            let reason = format!("the real-browser test of the page cannot run: {message}");
+            skip_unless_required("REQUIRE_BROWSER", &reason);
             None
         }
     }
@@ -232,10 +225,14 @@ impl Blog {
         let bus_addr = free_addr();
         let moderation_addr = free_addr();
         let bus_url = format!("http://{bus_addr}");
+        // The page's origin: the only one posts, comments and query answer CORS to.
+        let client_addr = free_addr();
+        let page_origins = blog_runtime::PageOrigins::parse(&format!("http://{client_addr}")).unwrap();
         let posts = posts::start(posts::Config {
             addr: any_port,
             data_dir: data.to_path_buf(),
             event_bus_url: bus_url.clone(),
+            page_origins: page_origins.clone(),
         })
         .await
         .expect("posts starts");
@@ -246,6 +243,7 @@ impl Blog {
             post_lookup: comments::PostLookupMode::Events,
             posts_url: posts.url(),
             posts_timeout: Duration::from_secs(2),
+            page_origins: page_origins.clone(),
         })
         .await
         .expect("comments starts");
@@ -253,6 +251,7 @@ impl Blog {
             addr: any_port,
             event_bus_url: bus_url.clone(),
             rebuild: true,
+            page_origins,
         })
         .await
         .expect("query starts");
@@ -271,7 +270,7 @@ impl Blog {
         .expect("the event bus starts");
         // The addresses the *browser* uses to reach the services.
         let client = client::start(client::Config {
-            addr: any_port,
+            addr: client_addr,
             posts_url: posts.url(),
             comments_url: comments.url(),
             query_url: query.url(),
@@ -355,24 +354,19 @@ impl ChromeDriver {
                 .build()
                 .unwrap(),
         };
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(response) = driver
-                .http
-                .get(format!("{}/status", driver.url))
-                .send()
-                .await
-                && let Ok(status) = response.json::<Value>().await
-                && status["value"]["ready"] == json!(true)
-            {
-                return driver;
+        let ready = eventually(WAIT, async || {
+            let status = driver.http.get(format!("{}/status", driver.url)).send();
+            match status.await {
+                Ok(response) => response
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|status| status["value"]["ready"] == json!(true)),
+                Err(_) => false,
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "chromedriver did not get ready within {WAIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+        assert!(ready, "chromedriver did not get ready within {WAIT:?}");
+        driver
     }
 
     /// Starts a headless Chromium with a fresh profile in `profile`.
@@ -549,23 +543,22 @@ impl Page {
     /// Polls `script` until it returns something other than `false` or `null`,
     /// and returns that. On time-out the message says what the page shows.
     async fn wait_for(&self, what: &str, script: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let value = self.run(script).await;
-            if value != json!(false) && !value.is_null() {
-                return value;
-            }
-            if tokio::time::Instant::now() > deadline {
-                let shown = self
-                    .run("return document.querySelector('main').innerText;")
-                    .await;
-                panic!(
-                    "waited {WAIT:?} for {what}, in vain. The page shows:\n{}\n",
-                    shown.as_str().unwrap_or_default()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut value = Value::Null;
+        let shown_up = eventually(WAIT, async || {
+            value = self.run(script).await;
+            value != json!(false) && !value.is_null()
+        })
+        .await;
+        if !shown_up {
+            let shown = self
+                .run("return document.querySelector('main').innerText;")
+                .await;
+            panic!(
+                "waited {WAIT:?} for {what}, in vain. The page shows:\n{}\n",
+                shown.as_str().unwrap_or_default()
+            );
         }
+        value
     }
 
     /// Waits until a post card shows `title` and returns the post's id.

@@ -5,10 +5,10 @@
 //! browser; here we test what this service serves. When `node` is installed
 //! the JavaScript is also checked for syntax errors.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use blog_runtime::Server;
+use blog_testkit::spawn_service;
 use client::Config;
 use serde_json::{Value, json};
 
@@ -294,7 +294,7 @@ async fn health_and_readiness_answer() {
 
 #[test]
 fn config_reads_the_environment_and_keeps_empty_urls_empty() {
-    let defaults = Config::from_lookup(|_| None);
+    let defaults = Config::from_lookup(|_| None).unwrap();
     assert_eq!(defaults.addr, "127.0.0.1:3000".parse().unwrap());
     assert_eq!(defaults.posts_url, "http://localhost:4000");
     assert_eq!(defaults.comments_url, "http://localhost:4001");
@@ -308,7 +308,7 @@ fn config_reads_the_environment_and_keeps_empty_urls_empty() {
         "QUERY_URL" => Some("http://posts.com/".to_string()),
         _ => None,
     };
-    let set = Config::from_lookup(env);
+    let set = Config::from_lookup(env).unwrap();
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(
         set.posts_url, "",
@@ -425,63 +425,19 @@ fn config_js_keeps_odd_characters_inside_its_strings() {
 // The binary reads its real environment
 // ---------------------------------------------------------------------------
 
-/// Stops the child process even when an assertion fails first.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_binary_takes_its_settings_from_the_environment() {
-    // Find a free port for the service; the process binds it a moment later.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // Its output goes to a file, to show if it dies before it answers.
-    let logs = tempfile::tempdir().unwrap();
-    let log_path = logs.path().join("client.log");
-    let mut process = Running(
-        // The binary is named after the package: `client`, or `ex06-client` in the exercise.
-        Command::new(env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))))
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
+    // The binary is named after the package: `client`, or `ex06-client` in the exercise.
+    // It runs on a port of its own (PORT=0) and says which one it got.
+    let service = spawn_service(
+        tokio::process::Command::new(env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))))
             .env("POSTS_URL", "")
             .env("COMMENTS_URL", "")
-            .env("QUERY_URL", "http://query.test:4002")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .expect("the client binary starts"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+            .env("QUERY_URL", "http://query.test:4002"),
+    )
+    .await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = reqwest::get(format!("{base}/healthz")).await
-            && response.status().is_success()
-        {
-            break;
-        }
-        if let Some(status) = process.0.try_wait().unwrap() {
-            panic!(
-                "the client binary exited ({status}) before it answered; it printed:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the client binary did not answer /healthz on port {port} within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    let answer = get(&base, "/config.js").await;
+    let answer = get(&service.url, "/config.js").await;
     assert_eq!(
         browser_config(&answer.body),
         json!({"postsUrl": "", "commentsUrl": "", "queryUrl": "http://query.test:4002"})

@@ -177,7 +177,7 @@ async fn stop_sends_sigterm_first_so_the_container_can_finish_cleanly() {
         .run_detached(BUSYBOX, POLITE, &scratch.labels())
         .await
         .expect("started");
-    scratch.wait_running(&id).await;
+    scratch.wait_ready(&id).await;
 
     let grace = Duration::from_secs(20);
     let started = Instant::now();
@@ -209,7 +209,7 @@ async fn stop_kills_a_container_that_ignores_sigterm_once_the_grace_period_is_ov
         .run_detached(BUSYBOX, STUBBORN, &scratch.labels())
         .await
         .expect("started");
-    scratch.wait_running(&id).await;
+    scratch.wait_ready(&id).await;
 
     let grace = Duration::from_secs(2);
     let started = Instant::now();
@@ -241,7 +241,7 @@ async fn kill_does_not_ask_it_ends_the_container_at_once() {
         .run_detached(BUSYBOX, POLITE, &scratch.labels())
         .await
         .expect("started");
-    scratch.wait_running(&id).await;
+    scratch.wait_ready(&id).await;
 
     scratch.mini.kill(&id).await.expect("kill should succeed");
 

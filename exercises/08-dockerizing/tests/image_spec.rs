@@ -9,15 +9,18 @@
 
 mod docker_engine;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use blog_testkit::docker::wait_for_output;
+use blog_testkit::eventually;
 use docker_engine::{BUSYBOX, Containers, built_image, engine};
 use dockerizing::{image_facts, stop_timed};
 
+/// Exits 0 on SIGTERM; prints `ready` once its handler is set.
 const POLITE: &[&str] = &[
     "sh",
     "-c",
-    "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    "trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done",
 ];
 
 #[tokio::test]
@@ -51,7 +54,7 @@ async fn stop_timed_sees_a_program_that_stops_on_sigterm() {
     let Some(docker) = engine().await else { return };
     let containers = Containers::new(docker.clone());
     let id = containers.start(BUSYBOX, POLITE, None).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_output(&docker, &id, "ready").await;
 
     let grace = Duration::from_secs(20);
     let stopped = stop_timed(&docker, &id, grace)
@@ -80,7 +83,7 @@ async fn stop_timed_sees_a_process_1_that_ignores_sigterm_wait_out_the_grace_per
     let id = containers
         .start(BUSYBOX, &["ping", "127.0.0.1"], None)
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_output(&docker, &id, "bytes from 127.0.0.1").await;
 
     let grace = Duration::from_secs(2);
     let stopped = stop_timed(&docker, &id, grace)
@@ -147,15 +150,15 @@ async fn the_command_chooses_the_service_and_docker_stop_takes_under_2_seconds()
     // The posts service answers on its port: it listens on 0.0.0.0 (HOST),
     // and it can write its database (DATA_DIR belongs to its user).
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "`docker run {tag} posts` did not answer /healthz on port 4000 within 20 s. Its logs:\n{}",
-            containers.logs(&id).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let answered = eventually(Duration::from_secs(20), async || {
+        client.get(format!("{url}/healthz")).send().await.is_ok()
+    })
+    .await;
+    assert!(
+        answered,
+        "`docker run {tag} posts` did not answer /healthz on port 4000 within 20 s. Its logs:\n{}",
+        containers.logs(&id).await
+    );
     let created = client
         .post(format!("{url}/posts"))
         .json(&serde_json::json!({ "title": "from a container" }))

@@ -20,7 +20,7 @@ pub struct NewPost {
 // ANCHOR: list_posts
 /// `GET /posts`: every post, keyed by id, oldest first.
 pub async fn list_posts(State(store): State<PostStore>) -> Result<Json<PostsById>, PostsError> {
-    let posts = store.all()?;
+    let posts = store.all().await?;
     Ok(Json(PostsById(posts)))
 }
 // ANCHOR_END: list_posts
@@ -34,7 +34,7 @@ pub async fn create_post(
 ) -> Result<(StatusCode, Json<Post>), PostsError> {
     // Parse before touching the database: bad input must change nothing.
     let title = Title::parse(&new_post.title)?;
-    let post = store.create(title)?;
+    let post = store.create(title).await?;
     Ok((StatusCode::CREATED, Json(post)))
 }
 // ANCHOR_END: create_post

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use blog_events::{HttpBus, outbox};
-use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+use blog_runtime::{PageOrigins, Server, Service, Settings, SettingsError, with_common_layers};
 
 pub use error::PostsError;
 pub use store::{Post, PostStore};
@@ -37,37 +37,47 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Base URL of the event bus, e.g. `http://localhost:4005`.
     pub event_bus_url: String,
+    /// The origins whose web page may call `/posts` from a browser (CORS).
+    pub page_origins: PageOrigins,
 }
 
+// ANCHOR: config
 impl Config {
-    /// `HOST` (127.0.0.1), `PORT` (4000), `DATA_DIR` (./data), `EVENT_BUS_URL` (http://localhost:4005).
-    pub fn from_env() -> Self {
-        let host = env_or("HOST", "127.0.0.1");
-        let port = env_or("PORT", "4000");
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:4000"),
-            data_dir: env_or("DATA_DIR", "./data").into(),
-            event_bus_url: env_or("EVENT_BUS_URL", "http://localhost:4005"),
-        }
+    /// `HOST` (127.0.0.1), `PORT` (4000), `DATA_DIR` (./data), `EVENT_BUS_URL`
+    /// (http://localhost:4005), `CORS_ORIGINS` (the client on this machine).
+    /// A value that cannot be used is an error that names it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let settings = Settings::from_env();
+        Ok(Config {
+            addr: settings.listen_addr(Service::Posts)?,
+            data_dir: settings.data_dir(),
+            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
+            page_origins: settings.page_origins()?,
+        })
     }
 }
+// ANCHOR_END: config
 
 // ANCHOR: app
 /// The service's routes. The wire contract says both `POST /posts` and
 /// `POST /posts/create` create a post: the second exists because an ingress
 /// routes by path, not by method (chapter 9).
-pub fn app(store: PostStore) -> Router {
-    let routes = Router::new()
-        .route(
-            "/posts",
-            get(handlers::list_posts).post(handlers::create_post),
-        )
-        .route("/posts/create", post(handlers::create_post))
+pub fn app(store: PostStore, page: &PageOrigins) -> Router {
+    // The routes the blog's web page calls: only they answer CORS, and
+    // only to the page's own origin (chapter 6 says why).
+    let page_routes = page.with_cors(
+        Router::new()
+            .route(
+                "/posts",
+                get(handlers::list_posts).post(handlers::create_post),
+            )
+            .route("/posts/create", post(handlers::create_post)),
+    );
+    // Not a page route, so without CORS: only the bus sends events.
+    let routes = page_routes
         .route("/events", post(handlers::receive_event))
-        .with_state(store);
-    with_common_layers(routes, Readiness::ready())
+        .with_state(store.clone());
+    with_common_layers(routes, store.readiness())
 }
 // ANCHOR_END: app
 
@@ -75,7 +85,7 @@ pub fn app(store: PostStore) -> Router {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let store = PostStore::open(&config.data_dir.join("posts.db"))?;
     let publisher = Arc::new(HttpBus::new(&config.event_bus_url));
-    let mut server = Server::start(config.addr, app(store.clone())).await?;
+    let mut server = Server::start(config.addr, app(store.clone(), &config.page_origins)).await?;
     let relay = outbox::spawn_relay(store.db(), publisher, store.doorbell(), server.stopping());
     server.attach(relay);
     Ok(server)

@@ -42,7 +42,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PostIdInPath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| error_response(rejection.status(), rejection.body_text()))?;
-        let post_id = PostId::parse(&raw).map_err(|error| CommentsError::from(error).into_response())?;
+        let post_id =
+            PostId::parse(&raw).map_err(|error| CommentsError::from(error).into_response())?;
         Ok(PostIdInPath(post_id))
     }
 }
@@ -52,7 +53,7 @@ pub async fn list_comments(
     State(state): State<AppState>,
     PostIdInPath(post_id): PostIdInPath,
 ) -> Result<Json<Vec<Comment>>, CommentsError> {
-    Ok(Json(state.store.for_post(&post_id)?))
+    Ok(Json(state.store.for_post(&post_id).await?))
 }
 
 // ANCHOR: create_comment
@@ -69,7 +70,7 @@ pub async fn create_comment(
     if !state.lookup.post_exists(&post_id).await? {
         return Err(CommentsError::UnknownPost(post_id.as_str().to_string()));
     }
-    let comments = state.store.create(&post_id, content)?;
+    let comments = state.store.create(&post_id, content).await?;
     Ok((StatusCode::CREATED, Json(comments)))
 }
 // ANCHOR_END: create_comment
@@ -86,7 +87,7 @@ pub async fn receive_event(
         Err(EnvelopeError::UnknownType(_)) => return Ok(Json(json!({ "status": "ignored" }))),
         Err(error) => return Err(CommentsError::InvalidEvent(error)),
     };
-    let status = match handle_event(&state.store, &event)? {
+    let status = match handle_event(&state.store, &event).await? {
         Handled::Applied => "OK",
         Handled::Ignored => "ignored",
     };

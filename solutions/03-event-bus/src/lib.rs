@@ -45,12 +45,13 @@ pub mod subscribers;
 pub mod writer;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::routing::{get, post};
-use blog_runtime::{Readiness, Server, env_or, with_common_layers};
+use blog_runtime::{Readiness, Server, Service, Settings, SettingsError, db, with_common_layers};
 use tokio::sync::watch;
 
 pub use error::BusError;
@@ -60,9 +61,8 @@ pub use log::{NewEvent, StoredEvent, WireEvent};
 pub use subscribers::Subscribers;
 pub use writer::Appender;
 
-/// The subscribers of the blog system: posts, comments, query, moderation.
-pub const DEFAULT_SUBSCRIBERS: &str =
-    "http://localhost:4000,http://localhost:4001,http://localhost:4002,http://localhost:4003";
+/// Five "never" answers park an event, unless `DEAD_LETTER_AFTER` says otherwise.
+const DEAD_LETTER_AFTER: NonZeroU32 = NonZeroU32::new(5).unwrap();
 
 /// Where the bus listens, keeps its log and sends events.
 #[derive(Clone, Debug)]
@@ -80,38 +80,29 @@ pub struct Config {
 
 impl Config {
     /// `HOST` (127.0.0.1), `PORT` (4005), `DATA_DIR` (./data) and
-    /// `SUBSCRIBERS` (comma-separated base URLs; default: the four services)
-    /// and `DEAD_LETTER_AFTER` (5).
-    pub fn from_env() -> Self {
-        let host = env_or("HOST", "127.0.0.1");
-        let port = env_or("PORT", "4005");
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:4005"),
-            data_dir: env_or("DATA_DIR", "./data").into(),
-            subscribers: parse_subscribers(&env_or("SUBSCRIBERS", DEFAULT_SUBSCRIBERS)),
-            dead_letter_after: env_or("DEAD_LETTER_AFTER", "5")
-                .parse()
-                .ok()
-                .filter(|&tries| tries >= 1)
-                .expect("DEAD_LETTER_AFTER must be a whole number of 1 or more"),
-        }
+    /// `SUBSCRIBERS` (comma-separated base URLs; default: every service the
+    /// catalogue subscribes, on this machine: posts, comments, query,
+    /// moderation) and `DEAD_LETTER_AFTER` (5). A value that cannot be used
+    /// is an error that names it.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let settings = Settings::from_env();
+        let dead_letter_after: NonZeroU32 = settings.parse(
+            "DEAD_LETTER_AFTER",
+            DEAD_LETTER_AFTER,
+            "a whole number of 1 or more",
+        )?;
+        Ok(Config {
+            addr: settings.listen_addr(Service::EventBus)?,
+            data_dir: settings.data_dir(),
+            subscribers: settings.base_urls("SUBSCRIBERS", Service::subscribers())?,
+            dead_letter_after: dead_letter_after.get(),
+        })
     }
-}
-
-/// Splits a comma-separated list of URLs, dropping blanks and trailing slashes.
-pub fn parse_subscribers(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(|url| url.trim().trim_end_matches('/'))
-        .filter(|url| !url.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 // ANCHOR: app
 /// The bus's routes.
-pub fn app(state: BusState) -> Router {
+pub fn app(state: BusState, readiness: Readiness) -> Router {
     let routes = Router::new()
         .route(
             "/events",
@@ -125,7 +116,7 @@ pub fn app(state: BusState) -> Router {
             post(subscribers::redeliver_parked),
         )
         .with_state(state);
-    with_common_layers(routes, Readiness::ready())
+    with_common_layers(routes, readiness)
 }
 // ANCHOR_END: app
 
@@ -147,7 +138,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         subscribers: subscribers.clone(),
     };
 
-    let mut server = Server::start(config.addr, app(state)).await?;
+    // Ready while the log can be written: a bus that cannot store events
+    // would refuse every one of them.
+    let writable = path.clone();
+    let readiness = Readiness::ready().with_check(move || db::check_writable(&writable));
+    let mut server = Server::start(config.addr, app(state, readiness)).await?;
     server.attach(writer);
     // ANCHOR: fan_out
     let settings = delivery::DeliverySettings {

@@ -33,7 +33,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::routing::{get, post};
-use blog_runtime::{Readiness, Server, with_common_layers};
+use blog_runtime::{
+    PageOrigins, Readiness, Server, Service, Settings, SettingsError, with_common_layers,
+};
 use tokio::sync::Notify;
 
 pub use error::QueryError;
@@ -52,32 +54,30 @@ pub struct Config {
     /// and for a bus that keeps no log (the Node.js one): the service is then
     /// ready at once, with an empty model.
     pub rebuild: bool,
+    /// The origins whose web page may call `GET /posts` from a browser (CORS).
+    pub page_origins: PageOrigins,
 }
 
 impl Config {
     /// `HOST` (127.0.0.1), `PORT` (4002), `EVENT_BUS_URL` (http://localhost:4005),
-    /// `REBUILD` (on; `off`, `false`, `no` or `0` turn it off).
-    pub fn from_env() -> Self {
+    /// `REBUILD` (on; `off`, `false`, `no` or `0` turn it off), `CORS_ORIGINS`
+    /// (the client on this machine). A value that cannot be used is an error
+    /// that names it.
+    pub fn from_env() -> Result<Self, SettingsError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Like [`Config::from_env`], reading variables through `lookup`, so tests
     /// can try settings without changing the process's environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let var = |name: &str, default: &str| match lookup(name) {
-            Some(value) if !value.trim().is_empty() => value.trim().to_string(),
-            _ => default.to_string(),
-        };
-        let host = var("HOST", "127.0.0.1");
-        let port = var("PORT", "4002");
-        let rebuild = var("REBUILD", "on").to_ascii_lowercase();
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:4002"),
-            event_bus_url: var("EVENT_BUS_URL", "http://localhost:4005"),
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let settings = Settings::from_lookup(lookup);
+        let rebuild = settings.text("REBUILD", "on").to_ascii_lowercase();
+        Ok(Config {
+            addr: settings.listen_addr(Service::Query)?,
+            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
             rebuild: !matches!(rebuild.as_str(), "off" | "false" | "no" | "0"),
-        }
+            page_origins: settings.page_origins()?,
+        })
     }
 }
 
@@ -148,11 +148,17 @@ impl QueryState {
 
 // ANCHOR: app
 /// The service's routes.
-pub fn app(state: QueryState) -> Router {
+pub fn app(state: QueryState, page: &PageOrigins) -> Router {
     let readiness = state.readiness().clone();
-    let routes = Router::new()
-        .route("/posts", get(handlers::list_posts))
-        .route("/posts/{id}", get(handlers::get_post))
+    // The routes the blog's web page calls: only they answer CORS, and only
+    // to the page's own origin (chapter 6 says why).
+    let page_routes = page.with_cors(
+        Router::new()
+            .route("/posts", get(handlers::list_posts))
+            .route("/posts/{id}", get(handlers::get_post)),
+    );
+    // Not a page route, so without CORS: only the bus sends events.
+    let routes = page_routes
         .route("/events", post(handlers::receive_event))
         .with_state(state);
     with_common_layers(routes, readiness)
@@ -170,7 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         Readiness::ready()
     };
     let state = QueryState::new(readiness, &config.event_bus_url);
-    let mut server = Server::start(config.addr, app(state.clone())).await?;
+    let mut server = Server::start(config.addr, app(state.clone(), &config.page_origins)).await?;
     let task = rebuild::spawn_rebuild(state, config.rebuild, server.stopping());
     server.attach(task);
     Ok(server)

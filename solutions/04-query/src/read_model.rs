@@ -3,11 +3,14 @@
 //!
 //! Nothing here decides *how* an event changes the model; that is
 //! [`projection`](crate::projection)'s job. This module only offers the
-//! lookups a projection needs, and a waiting room for comment events that
-//! arrive before their post.
+//! lookups a projection needs, a waiting room for comment events that
+//! arrive before their post, and the encoded `GET /posts` answer, kept
+//! between changes.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
 
+use axum::body::Bytes;
 use blog_events::{CommentStatus, Event};
 use serde::{Serialize, Serializer};
 
@@ -73,6 +76,10 @@ pub struct ReadModel {
     /// up on when [`MAX_HELD_EVENTS`] is reached.
     held_order: VecDeque<String>,
     held_count: usize,
+    /// `GET /posts` as JSON, encoded on the first read after a change and
+    /// shared by every read until the next one. Only `insert_post` and
+    /// `post_mut` change posts, and both forget the post's old encoding.
+    encoded: EncodedPosts,
 }
 // ANCHOR_END: read_model
 
@@ -95,8 +102,12 @@ impl ReadModel {
         self.positions.get(id).map(|&at| &self.posts[at])
     }
 
+    /// The post, to be changed: its encoded answer is forgotten first, so
+    /// even a change that stops half-way is never hidden behind it.
     pub fn post_mut(&mut self, id: &str) -> Option<&mut PostView> {
-        self.positions.get(id).map(|&at| &mut self.posts[at])
+        let at = *self.positions.get(id)?;
+        self.encoded.forget(at);
+        Some(&mut self.posts[at])
     }
 
     /// Adds the post at the end, unless a post with its id is already there
@@ -106,8 +117,16 @@ impl ReadModel {
             return false;
         }
         self.positions.insert(post.id.clone(), self.posts.len());
+        self.encoded.forget(self.posts.len());
         self.posts.push(post);
         true
+    }
+
+    /// `GET /posts`'s body: the bytes `serde_json` writes for
+    /// [`PostsById`], encoded again only for the posts that changed since
+    /// the last call. Cloning the answer copies a pointer, not the bytes.
+    pub fn posts_json(&self) -> Bytes {
+        self.encoded.body(&self.posts)
     }
 
     /// The highest bus sequence number applied so far (`None`: none yet).
@@ -194,5 +213,109 @@ pub struct PostsById(pub Vec<PostView>);
 impl Serialize for PostsById {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.0.iter().map(|post| (&post.id, post)))
+    }
+}
+
+/// The encoded `GET /posts` body, and each post's entry in it.
+///
+/// Reads far outnumber changes, and a read that encodes the whole model
+/// costs milliseconds once it holds thousands of comments. So the body is
+/// built on the first read after a change, at most once per change, and
+/// every read until the next change shares it. A change forgets only its
+/// post's entry: under a steady stream of events, a rebuild encodes just
+/// the posts that changed and copies the others' bytes.
+///
+/// Building happens behind the read lock (readers share it), never the
+/// write lock, and only when someone reads: a model nobody reads, or one
+/// replayed at start, encodes nothing.
+#[derive(Default)]
+struct EncodedPosts(Mutex<Encoded>);
+
+#[derive(Default)]
+struct Encoded {
+    /// `"<id>":{...}` of each post by position: a slice of `body` or newer
+    /// bytes; `None` (or missing) once the post changed.
+    entries: Vec<Option<Bytes>>,
+    /// The whole answer, while no post has changed since it was built.
+    body: Option<Bytes>,
+}
+
+impl EncodedPosts {
+    /// Marks the post at `at` changed (or new).
+    fn forget(&mut self, at: usize) {
+        let encoded = self.0.get_mut().unwrap_or_else(PoisonError::into_inner);
+        encoded.body = None;
+        if let Some(entry) = encoded.entries.get_mut(at) {
+            *entry = None;
+        }
+    }
+
+    fn body(&self, posts: &[PostView]) -> Bytes {
+        let mut encoded = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(body) = &encoded.body {
+            return body.clone();
+        }
+        encoded.entries.resize(posts.len(), None);
+        for (entry, post) in encoded.entries.iter_mut().zip(posts) {
+            if entry.is_none() {
+                *entry = Some(encode_entry(post));
+            }
+        }
+        // One buffer for the whole answer, then each entry becomes a view
+        // into it, so the model keeps one copy of the bytes, not two.
+        let entries = encoded.entries.iter().flatten();
+        let size = entries.clone().map(|entry| entry.len() + 1).sum::<usize>() + 2;
+        let mut body = Vec::with_capacity(size);
+        let mut spans = Vec::with_capacity(posts.len());
+        body.push(b'{');
+        for entry in entries {
+            if !spans.is_empty() {
+                body.push(b',');
+            }
+            spans.push(body.len()..body.len() + entry.len());
+            body.extend_from_slice(entry);
+        }
+        body.push(b'}');
+        let body = Bytes::from(body);
+        encoded.entries = spans
+            .into_iter()
+            .map(|span| Some(body.slice(span)))
+            .collect();
+        encoded.body = Some(body.clone());
+        body
+    }
+}
+
+/// One post as an entry of [`PostsById`]: its id as the key, then the post.
+fn encode_entry(post: &PostView) -> Bytes {
+    let mut entry = Vec::new();
+    // Writing strings and derived structs into a `Vec` cannot fail.
+    serde_json::to_writer(&mut entry, &post.id).expect("a post id encodes as JSON");
+    entry.push(b':');
+    serde_json::to_writer(&mut entry, post).expect("a post encodes as JSON");
+    entry.into()
+}
+
+/// A copy of the model starts with nothing encoded: the cache is not part
+/// of what the model says.
+impl Clone for EncodedPosts {
+    fn clone(&self) -> Self {
+        EncodedPosts::default()
+    }
+}
+
+/// Two models are equal when their posts are, however much of each was
+/// encoded.
+impl PartialEq for EncodedPosts {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for EncodedPosts {}
+
+impl std::fmt::Debug for EncodedPosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncodedPosts")
     }
 }

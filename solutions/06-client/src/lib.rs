@@ -23,7 +23,7 @@ pub mod page;
 
 use std::net::SocketAddr;
 
-use blog_runtime::{Readiness, Server, with_common_layers};
+use blog_runtime::{Readiness, Server, Service, Settings, SettingsError, with_common_layers};
 
 /// Where the service listens and where the browser finds the other services.
 #[derive(Clone, Debug)]
@@ -55,32 +55,26 @@ impl Config {
     ///
     /// Unlike other settings, a URL set to the empty string stays empty: it
     /// means "the page's own origin", which is what the ingress needs.
-    pub fn from_env() -> Self {
+    /// [`Config::check`] (run by [`start`]) checks the URLs.
+    pub fn from_env() -> Result<Self, SettingsError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Like [`Config::from_env`], reading variables through `lookup`, so tests
     /// can try settings without changing the process's environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let setting = |name: &str, default: &str| match lookup(name) {
-            Some(value) if !value.trim().is_empty() => value.trim().to_string(),
-            _ => default.to_string(),
-        };
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let settings = Settings::from_lookup(lookup);
         // Set-but-empty is a choice here, so only an unset variable gets the default.
-        let url = |name: &str, default: &str| match lookup(name) {
+        let url = |name: &str, service: Service| match settings.raw(name) {
             Some(value) => value.trim().trim_end_matches('/').to_string(),
-            None => default.to_string(),
+            None => service.localhost_url(),
         };
-        let host = setting("HOST", "127.0.0.1");
-        let port = setting("PORT", "3000");
-        Config {
-            addr: format!("{host}:{port}")
-                .parse()
-                .expect("HOST and PORT must form an address such as 127.0.0.1:3000"),
-            posts_url: url("POSTS_URL", "http://localhost:4000"),
-            comments_url: url("COMMENTS_URL", "http://localhost:4001"),
-            query_url: url("QUERY_URL", "http://localhost:4002"),
-        }
+        Ok(Config {
+            addr: settings.listen_addr(Service::Client)?,
+            posts_url: url("POSTS_URL", Service::Posts),
+            comments_url: url("COMMENTS_URL", Service::Comments),
+            query_url: url("QUERY_URL", Service::Query),
+        })
     }
 
     /// The three service URLs, named as in the environment.

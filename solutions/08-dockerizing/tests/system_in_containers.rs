@@ -14,6 +14,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use blog_catalogue::Service;
+use blog_testkit::eventually;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
@@ -145,19 +146,12 @@ impl Deployment {
             .and_then(|b| b.host_port)
             .unwrap_or_else(|| panic!("{name} has no published port"));
         let url = format!("http://127.0.0.1:{host_port}");
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = client().get(format!("{url}/healthz")).send().await
-                && response.status().is_success()
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{service} did not answer /healthz within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let healthy = eventually(Duration::from_secs(30), async || {
+            let answer = client().get(format!("{url}/healthz")).send().await;
+            answer.is_ok_and(|response| response.status().is_success())
+        })
+        .await;
+        assert!(healthy, "{service} did not answer /healthz within 30 s");
         self.ids.insert(service, id);
         self.urls.insert(service, url);
     }
@@ -261,29 +255,11 @@ fn status_of(posts: &Value, post: &str, comment: &str) -> Option<String> {
         .and_then(|c| c["status"].as_str().map(str::to_string))
 }
 
-async fn engine() -> Option<Docker> {
-    match tokio::time::timeout(Duration::from_secs(20), dockerizing::docker()).await {
-        Ok(Ok(docker)) => Some(docker),
-        other => {
-            let reason = match other {
-                Ok(Err(error)) => format!("{error:#}"),
-                _ => "no answer within 20 s".to_string(),
-            };
-            if std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
-                panic!("REQUIRE_DOCKER=1, but no Docker engine answers: {reason}");
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: no Docker engine ({reason}). Start Docker to run this test; REQUIRE_DOCKER=1 makes this a failure."
-            );
-            None
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on_a_volume() {
-    let Some(docker) = engine().await else { return };
+    let Some(docker) = blog_testkit::docker::engine().await else {
+        return;
+    };
     if std::env::var_os("BLOG_IMAGE").is_none() {
         dockerizing::build(&dockerizing::repo_root().join("Dockerfile"), IMAGE)
             .unwrap_or_else(|e| panic!("{e:#}"));
@@ -330,20 +306,17 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
     let nice = create_comment(blog.url(Service::Comments), &post, "I like apples").await;
     let bad = create_comment(blog.url(Service::Comments), &post, "I hate orange juice").await;
 
-    let started = Instant::now();
-    let posts = loop {
-        let posts = get_json(format!("{}/posts", blog.url(Service::Query))).await;
-        if status_of(&posts, &post, &nice).as_deref() == Some("approved")
+    let mut posts = Value::Null;
+    let moderated = eventually(Duration::from_secs(30), async || {
+        posts = get_json(format!("{}/posts", blog.url(Service::Query))).await;
+        status_of(&posts, &post, &nice).as_deref() == Some("approved")
             && status_of(&posts, &post, &bad).as_deref() == Some("rejected")
-        {
-            break posts;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "after 30 s the query service still does not show both comments moderated: {posts}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
+    assert!(
+        moderated,
+        "after 30 s the query service still does not show both comments moderated: {posts}"
+    );
     assert_eq!(posts[&post]["title"], "Fruit, in containers");
     assert_eq!(
         posts[&post]["comments"].as_array().unwrap().len(),

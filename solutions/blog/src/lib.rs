@@ -29,15 +29,16 @@ use posts_mine as posts;
 use query_mine as query;
 // ANCHOR_END: mine
 
-/// Runs one service until SIGTERM or Ctrl-C.
+/// Runs one service until SIGTERM or Ctrl-C. A setting that cannot be used
+/// is an error that names it, before anything starts.
 pub async fn run_service(name: &str) -> anyhow::Result<()> {
     let server = match name {
-        "posts" => posts::start(posts::Config::from_env()).await?,
-        "comments" => comments::start(comments::Config::from_env()).await?,
-        "query" => query::start(query::Config::from_env()).await?,
-        "moderation" => moderation::start(moderation::Config::from_env()).await?,
-        "event-bus" => event_bus::start(event_bus::Config::from_env()).await?,
-        "client" => client::start(client::Config::from_env()).await?,
+        "posts" => posts::start(posts::Config::from_env()?).await?,
+        "comments" => comments::start(comments::Config::from_env()?).await?,
+        "query" => query::start(query::Config::from_env()?).await?,
+        "moderation" => moderation::start(moderation::Config::from_env()?).await?,
+        "event-bus" => event_bus::start(event_bus::Config::from_env()?).await?,
+        "client" => client::start(client::Config::from_env()?).await?,
         other => anyhow::bail!("there is no service called {other:?}"),
     };
     server.run_until_signal().await;

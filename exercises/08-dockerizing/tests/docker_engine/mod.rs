@@ -5,58 +5,21 @@
 //! then it fails, because a skipped test proves nothing.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
+use blog_testkit::docker::TestLabel;
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-};
-use futures_util::StreamExt;
 
 /// The small image the measuring tests run.
 pub const BUSYBOX: &str = "busybox:latest";
 
-/// The engine, or `None` (after a loud message) when there is none and none is required.
+/// The engine with busybox on it, or `None` (after a loud message) when
+/// there is none and none is required. The gate is the test kit's,
+/// shared with chapter 7.
 pub async fn engine() -> Option<Docker> {
-    let connected = tokio::time::timeout(Duration::from_secs(20), dockerizing::docker()).await;
-    let docker = match connected {
-        Ok(Ok(docker)) => docker,
-        Ok(Err(error)) => return no_engine(format!("{error:#}")),
-        Err(_) => return no_engine("no answer within 20 s".to_string()),
-    };
-    if docker.inspect_image(BUSYBOX).await.is_err() {
-        let options = CreateImageOptionsBuilder::default()
-            .from_image("busybox")
-            .tag("latest")
-            .build();
-        let mut pull = docker.create_image(Some(options), None, None);
-        while let Some(step) = pull.next().await {
-            if let Err(error) = step {
-                panic!(
-                    "the Docker engine answers, but {BUSYBOX} is missing and cannot be pulled: {error}\n\
-                     Without internet, make it locally: scripts/docker-offline-build.sh --bases-only"
-                );
-            }
-        }
-    }
-    Some(docker)
-}
-
-fn no_engine(reason: String) -> Option<Docker> {
-    if std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
-        panic!("REQUIRE_DOCKER=1, but no Docker engine answers: {reason}");
-    }
-    // Straight to stderr, past the test harness's capture, so it is seen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: no Docker engine ({reason}). Start Docker to run this test; REQUIRE_DOCKER=1 makes this a failure."
-    );
-    None
+    blog_testkit::docker::engine_with_image(BUSYBOX).await
 }
 
 /// The Dockerfile under test and the tag it is built as: the exercise's own
@@ -91,17 +54,12 @@ pub fn built_image() -> &'static str {
 /// test ends, pass or fail.
 pub struct Containers {
     pub docker: Docker,
-    label: String,
+    label: TestLabel,
 }
 
 impl Containers {
     pub fn new(docker: Docker) -> Containers {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let label = format!(
-            "org.workbook.test=dockerizing-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let label = TestLabel::new("dockerizing");
         Containers { docker, label }
     }
 
@@ -109,7 +67,7 @@ impl Containers {
     /// free port) when given. Returns its id.
     pub async fn start(&self, image: &str, cmd: &[&str], port: Option<u16>) -> String {
         use bollard::models::{HostConfig, PortBinding};
-        let (key, value) = self.label.split_once('=').expect("key=value");
+        let (key, value) = self.label.pair();
         let port_bindings = port.map(|port| {
             HashMap::from([(
                 format!("{port}/tcp"),
@@ -168,51 +126,6 @@ impl Containers {
 
     /// The last lines the container printed, to explain a failure.
     pub async fn logs(&self, id: &str) -> String {
-        use bollard::query_parameters::LogsOptionsBuilder;
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail("20")
-            .build();
-        let mut logs = self.docker.logs(id, Some(options));
-        let mut text = String::new();
-        while let Some(Ok(chunk)) = logs.next().await {
-            text.push_str(&chunk.to_string());
-        }
-        text
-    }
-}
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        let label = self.label.clone();
-        // Drop cannot await: clean up on a small runtime (and connection) of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                let Ok(docker) = dockerizing::docker().await else {
-                    return;
-                };
-                let filters = HashMap::from([("label", vec![label.as_str()])]);
-                let options = ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build();
-                for container in docker
-                    .list_containers(Some(options))
-                    .await
-                    .unwrap_or_default()
-                {
-                    let force = RemoveContainerOptionsBuilder::default().force(true).build();
-                    let _ = docker
-                        .remove_container(&container.id.unwrap_or_default(), Some(force))
-                        .await;
-                }
-            });
-        })
-        .join();
+        blog_testkit::docker::logs(&self.docker, id).await
     }
 }
