@@ -54,8 +54,14 @@ fn engine_answers() -> bool {
 }
 
 /// Every file git knows of (tracked, or new and not ignored): what a
-/// learner's checkout holds, without build output.
+/// learner's checkout holds, without build output. Each copy keeps its
+/// file's modification time, so that cargo, which decides by dates, finds
+/// the copy's crates already built by the last run (the copy always lives
+/// at the same place); only what changed since compiles again.
 fn copy_workspace(from: &Path, to: &Path) {
+    if to.exists() {
+        std::fs::remove_dir_all(to).unwrap();
+    }
     let listed = Command::new("git")
         .args([
             "ls-files",
@@ -82,6 +88,12 @@ fn copy_workspace(from: &Path, to: &Path) {
         let target = to.join(file);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(&source, &target).unwrap();
+        let modified = std::fs::metadata(&source).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&target)
+            .and_then(|file| file.set_modified(modified))
+            .unwrap();
     }
 }
 
@@ -183,20 +195,21 @@ fn the_image_mine_runs_the_learners_moderation_and_the_reference_posts() {
         return;
     }
     let repo = workbook::repo_root();
-    let copy = tempfile::tempdir().unwrap();
-    copy_workspace(&repo, copy.path());
-    solve_moderation(copy.path());
+    let target = target_dir(&repo);
+    // Under the build folder, where cargo and git leave it alone; made anew each run.
+    let copy = target.join("image-is-yours/workspace");
+    copy_workspace(&repo, &copy);
+    solve_moderation(&copy);
 
     let image = format!("blog:mine-test-{}", std::process::id());
     let mut cleanup = Cleanup {
         image: image.clone(),
         containers: Vec::new(),
     };
-    let target = target_dir(&repo);
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_workbook"))
         .args(["image", "--mine", "--tag", &image])
-        .env("WORKBOOK_ROOT", copy.path())
+        .env("WORKBOOK_ROOT", &copy)
         // The repository's build cache: only the copy's own crates compile again.
         .env("CARGO_TARGET_DIR", &target)
         // Offline, the vendored crates stay here between runs.
