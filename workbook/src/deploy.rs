@@ -410,7 +410,7 @@ mod tests {
             choices: ["posts", "moderation"]
                 .into_iter()
                 .map(|service| workbook::system::Choice {
-                    service: service.into(),
+                    service: service.parse().unwrap(),
                     package: format!("ex-{service}"),
                     slug: service.into(),
                     used: service == "moderation",

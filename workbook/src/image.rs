@@ -50,14 +50,14 @@ impl Selection {
     pub fn features(&self) -> String {
         let features: Vec<String> = self
             .yours()
-            .map(|choice| format!("mine-{}", choice.service))
+            .map(|choice| format!("mine-{}", choice.service.name()))
             .collect();
         features.join(",")
     }
 
     /// The value of the image's label: `posts,moderation` (empty: all reference).
     pub fn label(&self) -> String {
-        let services: Vec<&str> = self.yours().map(|choice| choice.service.as_str()).collect();
+        let services: Vec<&str> = self.yours().map(|choice| choice.service.name()).collect();
         services.join(",")
     }
 
@@ -78,12 +78,14 @@ impl Selection {
             if choice.used {
                 println!(
                     "  {:<11} yours      exercises/{} (its tests pass)",
-                    choice.service, choice.slug
+                    choice.service.name(),
+                    choice.slug
                 );
             } else {
                 println!(
                     "  {:<11} reference  `cargo test -p {}` does not pass yet",
-                    choice.service, choice.package
+                    choice.service.name(),
+                    choice.package
                 );
             }
         }
@@ -161,7 +163,7 @@ mod tests {
         ]
         .into_iter()
         .map(|(service, slug)| Choice {
-            service: service.into(),
+            service: service.parse().unwrap(),
             package: format!("ex{slug}"),
             slug: slug.into(),
             used: yours.contains(&service),

@@ -11,7 +11,9 @@
 //! - [`watch`]: notices saved files (native events, or polling).
 //! - [`doctor`]: checks the machine (Rust, Docker, minikube, ports).
 //! - [`system`]: runs the blog (`up`), with the learner's own services where they pass.
+//! - [`bench`](mod@bench): measures the running system (`bench`), a maintainers' tool.
 
+pub mod bench;
 pub mod book;
 pub mod doctor;
 pub mod exercises;

@@ -6,7 +6,7 @@
 //! - `hint`, `solution`, `reset`, `next`, `go`: help, peek, start over, move around.
 //! - `doctor`: is this machine ready (Rust, Docker, minikube, ports)?
 //! - `up [--mine]`: run the blog, with your own services where they pass.
-//! - `bench`: measure the running system (release build).
+//! - `bench [--lag]`: measure the running system (release build).
 //! - `image [--mine]`: the blog's Docker image, with your own services where they pass (chapter 8).
 //! - `deploy [--mine]`, `undeploy`: the blog on minikube (chapter 9).
 //! - `bus`: the event bus's subscribers and their parked events (chapter 3).
@@ -17,14 +17,19 @@ mod image;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use workbook::bench::Settings;
 use workbook::doctor::{Doctor, Level};
 use workbook::exercises::{self, Exercise};
+use workbook::repo_root;
 use workbook::runner;
 use workbook::state::State;
-use workbook::repo_root;
+use workbook::system::Measure;
 
 #[derive(Parser)]
-#[command(name = "cargo workbook", about = "Learn microservices by building a blog, one exercise at a time.")]
+#[command(
+    name = "cargo workbook",
+    about = "Learn microservices by building a blog, one exercise at a time."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -75,7 +80,7 @@ enum Command {
     List,
     /// Check this machine: Rust, Docker, kubectl, minikube, posts.com, free ports.
     Doctor,
-    /// Run the whole blog: six services as separate processes, until Ctrl-C.
+    /// Run the whole blog: six services as separate processes, until Ctrl-C; one that crashes is started again.
     Up {
         /// Run your own services where their exercise passes, the reference ones elsewhere.
         #[arg(long)]
@@ -85,16 +90,30 @@ enum Command {
         data_dir: std::path::PathBuf,
     },
     /// Measure the blog: comments/s fully propagated, lag p50/p99, memory per service (release build).
+    /// With --lag: how long one comment at a time takes to reach the query service (chapter 4).
     Bench {
         /// Seconds of each measured phase.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Concurrent clients in the throughput phase.
         #[arg(long, default_value_t = 64)]
-        clients: u64,
+        clients: usize,
         /// Comments per second offered in the lag phase.
         #[arg(long, default_value_t = 200)]
-        rate: u64,
+        rate: u32,
+        /// Posts the comments are spread over.
+        #[arg(long, default_value_t = 50)]
+        posts: usize,
+        /// Measure instead how far behind the query service is: comments
+        /// written one at a time, each timed until query shows it.
+        #[arg(long, conflicts_with_all = ["seconds", "clients", "rate", "posts"])]
+        lag: bool,
+        /// With --lag: how many comments to write.
+        #[arg(long, default_value_t = 200, requires = "lag")]
+        comments: usize,
+        /// Run your own services where their exercise passes, as `up --mine` does.
+        #[arg(long)]
+        mine: bool,
     },
     /// Build the blog's Docker image (blog:0.1.0; with --mine, blog:mine with your services).
     Image {
@@ -170,7 +189,11 @@ fn run(cli: Cli) -> Result<()> {
                     exercise.chapter,
                     exercise.package,
                     exercise.title,
-                    exercise.book_page.strip_prefix(&root).unwrap_or(&exercise.book_page).display()
+                    exercise
+                        .book_page
+                        .strip_prefix(&root)
+                        .unwrap_or(&exercise.book_page)
+                        .display()
                 );
             }
             Ok(())
@@ -182,15 +205,41 @@ fn run(cli: Cli) -> Result<()> {
             }
             let failing = checks.iter().filter(|c| c.level == Level::Fail).count();
             if failing > 0 {
-                println!("\n{failing} check(s) failed. Chapters 0-6 need only Rust; Docker is for 7-8, minikube for 9.");
+                println!(
+                    "\n{failing} check(s) failed. Chapters 0-6 need only Rust; Docker is for 7-8, minikube for 9."
+                );
             }
             Ok(())
         }
         Command::Up { mine, data_dir } => {
-            let data_dir = if data_dir.is_absolute() { data_dir } else { root.join(data_dir) };
+            let data_dir = if data_dir.is_absolute() {
+                data_dir
+            } else {
+                root.join(data_dir)
+            };
             tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
         }
-        Command::Bench { seconds, clients, rate } => workbook::system::bench(&root, seconds, clients, rate),
+        Command::Bench {
+            seconds,
+            clients,
+            rate,
+            posts,
+            lag,
+            comments,
+            mine,
+        } => {
+            let measure = if lag {
+                Measure::Lag { comments }
+            } else {
+                Measure::System(Settings {
+                    seconds,
+                    clients,
+                    rate,
+                    posts,
+                })
+            };
+            tokio::runtime::Runtime::new()?.block_on(workbook::system::bench(&root, measure, mine))
+        }
         Command::Image { mine, tag } => image::image(&root, mine, tag.as_deref()),
         Command::Deploy { dry_run, mine } => deploy::deploy(&root, dry_run, mine),
         Command::Undeploy { dry_run } => deploy::undeploy(&root, dry_run),

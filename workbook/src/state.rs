@@ -34,8 +34,12 @@ impl State {
     pub fn load(root: &Path) -> Result<State> {
         let path = Self::path(root);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .with_context(|| format!("{} is damaged; delete it to start your progress file afresh", path.display())),
+            Ok(text) => toml::from_str(&text).with_context(|| {
+                format!(
+                    "{} is damaged; delete it to start your progress file afresh",
+                    path.display()
+                )
+            }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
             Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
         }
@@ -46,7 +50,10 @@ impl State {
         let path = Self::path(root);
         let text = toml::to_string(self)?;
         let temporary = path.with_extension("toml.tmp");
-        std::fs::write(&temporary, format!("# Your progress in the workbook (cargo workbook). Safe to delete.\n{text}"))?;
+        std::fs::write(
+            &temporary,
+            format!("# Your progress in the workbook (cargo workbook). Safe to delete.\n{text}"),
+        )?;
         std::fs::rename(&temporary, &path)?;
         Ok(())
     }
@@ -61,12 +68,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(State::load(dir.path()).unwrap(), State::default());
 
-        let mut state = State { current: Some("ex02-comments".into()), ..State::default() };
+        let mut state = State {
+            current: Some("ex02-comments".into()),
+            ..State::default()
+        };
         state.hints_seen.insert("ex01-posts".into(), 3);
         state.passed.insert("ex01-posts".into());
         state.save(dir.path()).unwrap();
         assert_eq!(State::load(dir.path()).unwrap(), state);
-        assert!(!dir.path().join(".workbook-state.toml.tmp").exists(), "no temporary file is left behind");
+        assert!(
+            !dir.path().join(".workbook-state.toml.tmp").exists(),
+            "no temporary file is left behind"
+        );
     }
 
     #[test]
@@ -80,6 +93,11 @@ mod tests {
     #[test]
     fn the_state_file_is_ignored_by_git() {
         let gitignore = std::fs::read_to_string(crate::repo_root().join(".gitignore")).unwrap();
-        assert!(gitignore.lines().any(|l| l.trim_start_matches('/') == FILE_NAME), "add /{FILE_NAME} to .gitignore");
+        assert!(
+            gitignore
+                .lines()
+                .any(|l| l.trim_start_matches('/') == FILE_NAME),
+            "add /{FILE_NAME} to .gitignore"
+        );
     }
 }

@@ -1,12 +1,18 @@
 //! `cargo workbook up`: run the blog, with your own services where they pass.
+//!
+//! The services run under `blog::launcher`, which looks after them as
+//! Kubernetes would: one that dies is reported and started again, none
+//! outlives `up`, and Ctrl-C stops them in order, the client first and the
+//! bus last.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use blog::launcher::{Logs, Plan, Program};
+use blog_catalogue::Service;
 
+use crate::bench;
 use crate::exercises;
 use crate::testrun;
 
@@ -20,7 +26,7 @@ pub fn target_dir(root: &Path) -> PathBuf {
 /// A service the learner has written, and whether it is used.
 #[derive(Debug)]
 pub struct Choice {
-    pub service: String,
+    pub service: Service,
     pub package: String,
     pub slug: String,
     /// Its tests pass, so it runs in place of the reference service.
@@ -33,9 +39,15 @@ pub struct Choice {
 pub fn choose_mine(root: &Path) -> Result<Vec<Choice>> {
     let mut choices = Vec::new();
     for exercise in exercises::discover(root)? {
-        let Some(service) = exercise.service.clone() else {
+        let Some(service) = exercise.service.as_deref() else {
             continue;
         };
+        let service: Service = service.parse().with_context(|| {
+            format!(
+                "`service` in {}'s [package.metadata.workbook]",
+                exercise.package
+            )
+        })?;
         println!(
             "Checking your {service} service: cargo test -p {} ...",
             exercise.package
@@ -54,11 +66,20 @@ pub fn choose_mine(root: &Path) -> Result<Vec<Choice>> {
 /// The plan for `up`: the reference `blog` binary, with the learner's
 /// binaries swapped in for the chosen services.
 pub fn plan(root: &Path, data_dir: PathBuf, choices: &[Choice]) -> Plan {
-    let bin = target_dir(root).join("debug");
-    let mut plan = Plan::reference(&bin.join("blog"), data_dir, Logs::Prefixed);
+    plan_from(
+        &target_dir(root).join("debug"),
+        data_dir,
+        Logs::Prefixed,
+        choices,
+    )
+}
+
+/// The same plan, with the binaries of `bin` (cargo's `debug` or `release` folder).
+fn plan_from(bin: &Path, data_dir: PathBuf, logs: Logs, choices: &[Choice]) -> Plan {
+    let mut plan = Plan::reference(&bin.join("blog"), data_dir, logs);
     for choice in choices.iter().filter(|c| c.used) {
         plan.programs.insert(
-            choice.service.clone(),
+            choice.service,
             Program {
                 program: bin.join(&choice.package),
                 args: Vec::new(),
@@ -71,8 +92,16 @@ pub fn plan(root: &Path, data_dir: PathBuf, choices: &[Choice]) -> Plan {
 
 /// Builds what the plan runs, showing cargo's progress.
 pub fn build(root: &Path, choices: &[Choice]) -> Result<()> {
+    cargo_build(root, choices, &[])
+}
+
+fn cargo_build(root: &Path, choices: &[Choice], flags: &[&str]) -> Result<()> {
     let mut command = Command::new(testrun::cargo());
-    command.current_dir(root).args(["build", "-p", "blog"]);
+    command
+        .current_dir(root)
+        .arg("build")
+        .args(flags)
+        .args(["-p", "blog"]);
     for choice in choices.iter().filter(|c| c.used) {
         command.args(["-p", &choice.package]);
     }
@@ -83,63 +112,79 @@ pub fn build(root: &Path, choices: &[Choice]) -> Result<()> {
     Ok(())
 }
 
+/// Tells which of the learner's services run, and why.
+fn print_choices(choices: &[Choice]) {
+    println!();
+    for choice in choices {
+        if choice.used {
+            println!(
+                "  {:<11} yours (exercises/{}): its tests pass",
+                choice.service.name(),
+                choice.slug
+            );
+        } else {
+            println!(
+                "  {:<11} reference: `cargo test -p {}` does not pass yet",
+                choice.service.name(),
+                choice.package
+            );
+        }
+    }
+}
+
 /// `cargo workbook up [--mine] [--data-dir DIR]`.
 pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
     let choices = if mine { choose_mine(root)? } else { Vec::new() };
     build(root, &choices)?;
     if mine {
-        println!();
-        for choice in &choices {
-            if choice.used {
-                println!(
-                    "  {:<11} yours (exercises/{}): its tests pass",
-                    choice.service, choice.slug
-                );
-            } else {
-                println!(
-                    "  {:<11} reference: `cargo test -p {}` does not pass yet",
-                    choice.service, choice.package
-                );
-            }
-        }
+        print_choices(&choices);
     }
-    let system = plan(root, data_dir, &choices).launch().await?;
-    system.print_urls();
-    blog_runtime::shutdown_signal().await;
-    println!("\nStopping the blog...");
-    for (name, stopped) in system.stop(Duration::from_secs(10)).await {
-        println!("  {name:<11} {stopped}");
-    }
+    plan(root, data_dir, &choices)
+        .launch()
+        .await?
+        .run_until_signal()
+        .await;
     Ok(())
 }
 
+/// What `cargo workbook bench` measures.
+#[derive(Clone, Debug)]
+pub enum Measure {
+    /// The whole system under load: throughput, lag at a steady rate, memory.
+    System(bench::Settings),
+    /// One comment at a time, until the query service shows it (chapter 4).
+    Lag { comments: usize },
+}
 
-/// `cargo workbook bench`: builds the release `blog` binary and runs `blog bench`.
-pub fn bench(root: &Path, seconds: u64, clients: u64, rate: u64) -> Result<()> {
-    println!("Building the release binary (optimised, as it would be deployed)...");
-    let status = Command::new(testrun::cargo())
-        .current_dir(root)
-        .args(["build", "--release", "-p", "blog"])
-        .status()
-        .context("running cargo build --release")?;
-    if !status.success() {
-        bail!("the release build failed");
+/// `cargo workbook bench`: builds the release binaries (optimised, as they
+/// would be deployed) and measures them running as separate processes,
+/// with the learner's services where they pass if `mine`.
+pub async fn bench(root: &Path, measure: Measure, mine: bool) -> Result<()> {
+    let choices = if mine { choose_mine(root)? } else { Vec::new() };
+    println!("Building the release binaries (optimised, as they would be deployed)...");
+    cargo_build(root, &choices, &["--release"])?;
+    if mine {
+        print_choices(&choices);
     }
-    let blog = target_dir(root).join("release").join("blog");
-    let status = Command::new(blog)
-        .args([
-            "bench",
-            "--seconds",
-            &seconds.to_string(),
-            "--clients",
-            &clients.to_string(),
-            "--rate",
-            &rate.to_string(),
-        ])
-        .status()
-        .context("running blog bench")?;
-    if !status.success() {
-        bail!("the benchmark failed");
+    let scratch = std::env::temp_dir().join(format!("blog-bench-{}", std::process::id()));
+    let plan = plan_from(
+        &target_dir(root).join("release"),
+        scratch.join("data"),
+        Logs::Dir(scratch.join("logs")),
+        &choices,
+    );
+    let result = match measure {
+        Measure::System(settings) => bench::run(plan, settings).await,
+        Measure::Lag { comments } => bench::lag::run(plan, comments).await,
+    };
+    match &result {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        Err(_) => eprintln!(
+            "The services' logs are in {}",
+            scratch.join("logs").display()
+        ),
     }
-    Ok(())
+    result
 }

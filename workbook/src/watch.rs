@@ -29,7 +29,15 @@ pub struct Watch {
 /// Whether a changed path is one of the learner's sources (not build output).
 pub fn is_source(path: &Path) -> bool {
     let in_build_output = path.components().any(|c| c.as_os_str() == "target");
-    let relevant = path.extension().is_some_and(|e| e == "rs" || e == "toml" || e == "js" || e == "html" || e == "css" || e == "yaml" || e == "snap");
+    let relevant = path.extension().is_some_and(|e| {
+        e == "rs"
+            || e == "toml"
+            || e == "js"
+            || e == "html"
+            || e == "css"
+            || e == "yaml"
+            || e == "snap"
+    });
     relevant && !in_build_output
 }
 
@@ -38,17 +46,29 @@ impl Watch {
     /// systems that do not deliver them, and for the tests of the fallback).
     pub fn start(dir: &Path, force_polling: bool) -> Watch {
         let (sender, signals) = channel();
-        let native = if force_polling { None } else { native_watcher(dir, sender.clone()) };
+        let native = if force_polling {
+            None
+        } else {
+            native_watcher(dir, sender.clone())
+        };
         if native.is_none() {
             let (dir, sender) = (dir.to_path_buf(), sender.clone());
             std::thread::spawn(move || poll(&dir, &sender));
         }
-        Watch { signals, sender, native }
+        Watch {
+            signals,
+            sender,
+            native,
+        }
     }
 
     /// "native" or "polling": shown to the learner so a slow reaction is explained.
     pub fn mode(&self) -> &'static str {
-        if self.native.is_some() { "native file events" } else { "polling every second" }
+        if self.native.is_some() {
+            "native file events"
+        } else {
+            "polling every second"
+        }
     }
 
     /// Where other inputs (typed commands) can be sent.
@@ -64,7 +84,9 @@ impl Watch {
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
         };
         if let Signal::Changed(_) = first {
-            while let Ok(Signal::Changed(_)) = self.signals.recv_timeout(Duration::from_millis(150)) {}
+            while let Ok(Signal::Changed(_)) = self.signals.recv_timeout(Duration::from_millis(150))
+            {
+            }
         }
         Some(first)
     }
@@ -101,7 +123,9 @@ fn poll(dir: &Path, sender: &Sender<Signal>) {
 
 fn newest(dir: &Path) -> (SystemTime, PathBuf) {
     let mut best = (SystemTime::UNIX_EPOCH, dir.to_path_buf());
-    let Ok(entries) = std::fs::read_dir(dir) else { return best };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return best;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -141,15 +165,25 @@ mod tests {
         let copy = copy_of_an_exercise();
         let watch = Watch::start(copy.path(), force_polling);
         std::thread::sleep(Duration::from_millis(1100)); // let the scan take its first look
-        assert_eq!(watch.next(Duration::from_millis(200)), None, "nothing changed yet");
+        assert_eq!(
+            watch.next(Duration::from_millis(200)),
+            None,
+            "nothing changed yet"
+        );
 
         let file = copy.path().join("src/title.rs");
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, format!("{text}\n// edited\n")).unwrap();
 
         match watch.next(Duration::from_secs(10)) {
-            Some(Signal::Changed(path)) => assert!(path.ends_with("title.rs") || path.starts_with(copy.path()), "{path:?}"),
-            other => panic!("the watch ({}) should report the save, got {other:?}", watch.mode()),
+            Some(Signal::Changed(path)) => assert!(
+                path.ends_with("title.rs") || path.starts_with(copy.path()),
+                "{path:?}"
+            ),
+            other => panic!(
+                "the watch ({}) should report the save, got {other:?}",
+                watch.mode()
+            ),
         }
     }
 
@@ -175,6 +209,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let watch = Watch::start(dir.path(), true);
         watch.sender().send(Signal::Typed("h".into())).unwrap();
-        assert_eq!(watch.next(Duration::from_secs(1)), Some(Signal::Typed("h".into())));
+        assert_eq!(
+            watch.next(Duration::from_secs(1)),
+            Some(Signal::Typed("h".into()))
+        );
     }
 }

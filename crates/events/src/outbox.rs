@@ -17,11 +17,12 @@
 //! lock held by someone else), the next pass sends the same events again;
 //! without a pause, that would be the same batch at full speed, forever.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use blog_runtime::Backoff;
+use blog_runtime::db::OpenError;
+use blog_runtime::{Backoff, Readiness};
 use rusqlite::{Connection, params};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -37,7 +38,7 @@ pub type SharedDb = Arc<Mutex<Connection>>;
 /// It is opened durably ([`blog_runtime::db::open_durable`]): every commit
 /// reaches the disk before it returns, so a service only answers "created"
 /// for data that survives a crash.
-pub fn open_service_db(path: &Path) -> Result<Connection, blog_runtime::db::OpenError> {
+pub fn open_service_db(path: &Path) -> Result<Connection, OpenError> {
     blog_runtime::db::open_durable(
         path,
         "CREATE TABLE IF NOT EXISTS outbox (
@@ -45,6 +46,72 @@ pub fn open_service_db(path: &Path) -> Result<Connection, blog_runtime::db::Open
              event TEXT NOT NULL
          );",
     )
+}
+
+/// A service's own database with its outbox in it: what every service that
+/// keeps data (posts, comments) holds. Cheap to clone, one per request.
+///
+/// Its SQLite work runs on a blocking thread ([`blog_runtime::db::run_blocking`]),
+/// so a commit waiting for the disk never holds up other requests, and
+/// through a lock that does not poison ([`blog_runtime::locks`]), so a
+/// request that panicked cannot fail every later one.
+#[derive(Clone)]
+pub struct ServiceDb {
+    conn: SharedDb,
+    doorbell: Doorbell,
+    path: Arc<PathBuf>,
+}
+
+impl ServiceDb {
+    /// Opens or creates the file durably, with the outbox table and then the
+    /// service's own `schema` (idempotent `CREATE TABLE IF NOT EXISTS ...`).
+    pub fn open(path: &Path, schema: &str) -> Result<ServiceDb, OpenError> {
+        let conn = open_service_db(path)?;
+        conn.execute_batch(schema)
+            .map_err(|source| OpenError::Sqlite {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(ServiceDb {
+            conn: Arc::new(Mutex::new(conn)),
+            doorbell: Doorbell::default(),
+            path: Arc::new(path.to_path_buf()),
+        })
+    }
+
+    /// Runs `work` on the connection, on a blocking thread.
+    pub async fn with_conn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> rusqlite::Result<T> {
+        let conn = self.conn.clone();
+        blog_runtime::db::run_blocking(move || work(&mut blog_runtime::locks::lock(&conn))).await
+    }
+
+    /// Wakes the relay: call it after a commit that enqueued events.
+    pub fn ring(&self) {
+        self.doorbell.ring();
+    }
+
+    /// Ready while the file can be written: for `/readyz`.
+    pub fn readiness(&self) -> Readiness {
+        let path = self.path.clone();
+        Readiness::ready().with_check(move || blog_runtime::db::check_writable(&path))
+    }
+
+    /// Starts the outbox relay for this database (see [`spawn_relay`]).
+    pub fn spawn_relay(
+        &self,
+        publisher: Arc<dyn Publisher>,
+        shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        spawn_relay(
+            self.conn.clone(),
+            publisher,
+            self.doorbell.clone(),
+            shutdown,
+        )
+    }
 }
 
 /// Adds an event to the outbox. Call it inside the transaction that changes
@@ -119,7 +186,7 @@ pub fn spawn_relay(
 
 /// Reads a batch from the outbox, publishes it and deletes it.
 async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
-    let batch = match read_batch(db) {
+    let batch = match blocking(db, read_batch).await {
         Ok(batch) => batch,
         Err(error) => {
             tracing::error!(%error, "could not read the outbox; will retry");
@@ -158,12 +225,15 @@ async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
     let last = batch.last().map(|(seq, _)| *seq).unwrap_or_default();
     if let Err(error) = publisher.publish_all(&events).await {
         tracing::warn!(%error, "events not delivered yet; will retry");
-        for seq in unreadable {
-            delete_one(db, seq);
-        }
+        blocking(db, move |conn| {
+            for seq in unreadable {
+                delete_one(conn, seq);
+            }
+        })
+        .await;
         return Pass::Failed;
     }
-    match delete_through(db, last) {
+    match blocking(db, move |conn| delete_through(conn, last)).await {
         Ok(()) => Pass::Sent,
         Err(error) => {
             tracing::error!(seq = last, %error, "could not delete delivered events; they will be sent again after a pause");
@@ -172,28 +242,30 @@ async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
     }
 }
 
-fn read_batch(db: &SharedDb) -> rusqlite::Result<Vec<(i64, String)>> {
-    let conn = db
-        .lock()
-        .expect("a panic never happens while the lock is held");
+/// Runs `work` on the outbox's connection on a blocking thread: SQLite's
+/// calls (and a commit's fsync) must not stall the async workers that serve
+/// requests.
+async fn blocking<T: Send + 'static>(
+    db: &SharedDb,
+    work: impl FnOnce(&Connection) -> T + Send + 'static,
+) -> T {
+    let db = db.clone();
+    blog_runtime::db::run_blocking(move || work(&blog_runtime::locks::lock(&db))).await
+}
+
+fn read_batch(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut statement = conn.prepare("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1")?;
     let rows = statement.query_map(params![BATCH as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
     rows.collect()
 }
 
 /// Deletes every row up to and including `seq` in one commit.
-fn delete_through(db: &SharedDb, seq: i64) -> rusqlite::Result<()> {
-    let conn = db
-        .lock()
-        .expect("a panic never happens while the lock is held");
+fn delete_through(conn: &Connection, seq: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])?;
     Ok(())
 }
 
-fn delete_one(db: &SharedDb, seq: i64) {
-    let conn = db
-        .lock()
-        .expect("a panic never happens while the lock is held");
+fn delete_one(conn: &Connection, seq: i64) {
     if let Err(error) = conn.execute("DELETE FROM outbox WHERE seq = ?1", params![seq]) {
         tracing::error!(seq, %error, "could not delete an unreadable event");
     }

@@ -40,6 +40,7 @@ pub use http::{
     JsonBody, MAX_BODY_BYTES, PageOrigins, READINESS_CHECK_TIMEOUT, Readiness, error_response,
     with_common_layers,
 };
+pub use server::{DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_TIMEOUT_VAR};
 pub use server::{LISTENING_PREFIX, Server, init_tracing, shutdown_signal};
 pub use settings::{EnvLookup, Settings, SettingsError};
 

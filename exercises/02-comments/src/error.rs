@@ -60,18 +60,25 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 impl IntoResponse for CommentsError {
     fn into_response(self) -> Response {
         match &self {
-            CommentsError::InvalidPostId(_) => error_response(StatusCode::BAD_REQUEST, self.to_string()),
+            CommentsError::InvalidPostId(_) => {
+                error_response(StatusCode::BAD_REQUEST, self.to_string())
+            }
             CommentsError::InvalidContent(_) | CommentsError::InvalidEvent(_) => {
                 error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
             }
-            CommentsError::UnknownPost(_) => error_response(StatusCode::NOT_FOUND, self.to_string()),
+            CommentsError::UnknownPost(_) => {
+                error_response(StatusCode::NOT_FOUND, self.to_string())
+            }
             CommentsError::PostsUnavailable { reason } => {
                 tracing::warn!(%reason, "could not ask the posts service");
                 error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
             }
             CommentsError::Storage(error) => {
                 tracing::error!(%error, "storage failed");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "storage failed; nothing was saved")
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage failed; nothing was saved",
+                )
             }
         }
     }

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use blog_events::{HttpBus, outbox};
+use blog_events::HttpBus;
 use blog_runtime::{PageOrigins, Server, Service, Settings, SettingsError, with_common_layers};
 
 pub use content::CommentContent;
@@ -91,7 +91,7 @@ impl Config {
 // ANCHOR: app
 /// The service's routes.
 pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins) -> Router {
-    let readiness = store.readiness();
+    let readiness = store.db().readiness();
     // The route the blog's web page calls: only it answers CORS, and only
     // to the page's own origin (chapter 6 says why).
     let page_routes = page.with_cors(Router::new().route(
@@ -118,7 +118,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         app(store.clone(), lookup, &config.page_origins),
     )
     .await?;
-    let relay = outbox::spawn_relay(store.db(), publisher, store.doorbell(), server.stopping());
+    let relay = store.db().spawn_relay(publisher, server.stopping());
     server.attach(relay);
     Ok(server)
 }

@@ -2,12 +2,14 @@
 //!
 //! Every test starts the real bus on `127.0.0.1:0` with a fresh data
 //! directory and talks to it over HTTP. Subscribers are small fake services
-//! (axum on port 0) that record what the bus delivers to them.
+//! (the test kit's `FakeService`, on port 0) that record what the bus
+//! delivers to them, and can be switched to failing (503) or down.
 
 mod common;
 
 use std::sync::Arc;
 
+use blog_testkit::{Behaviour, FakeService, eventually, expect_json_error, send, wait_until};
 use common::*;
 use serde_json::{Value, json};
 
@@ -263,11 +265,7 @@ async fn bad_events_are_refused_with_a_json_4xx_and_nothing_is_stored() {
             status, expected,
             "POST /events with {what} should answer {expected}, got {status} {body}"
         );
-        let message = body["error"].as_str().unwrap_or_default();
-        assert!(
-            !message.is_empty(),
-            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
-        );
+        expect_json_error(what, &body);
     }
 
     assert!(
@@ -333,8 +331,8 @@ async fn health_and_readiness_answer() {
 async fn every_subscriber_gets_every_event_once_in_order_with_its_seq() {
     let data = tempfile::tempdir().unwrap();
     let (one, two) = (
-        FakeSubscriber::start(true).await,
-        FakeSubscriber::start(true).await,
+        FakeService::start("subscriber one").await,
+        FakeService::start("subscriber two").await,
     );
     let bus = start_bus(data.path(), &[one.url(), two.url()]).await;
     let client = reqwest::Client::new();
@@ -362,10 +360,15 @@ async fn every_subscriber_gets_every_event_once_in_order_with_its_seq() {
 #[tokio::test]
 async fn a_subscriber_that_is_down_or_failing_does_not_block_the_others() {
     let data = tempfile::tempdir().unwrap();
-    let healthy = FakeSubscriber::start(true).await;
-    let failing = FakeSubscriber::start(false).await; // answers 503
-    let nobody_home = format!("http://{}", free_addr()); // refuses connections
-    let bus = start_bus(data.path(), &[nobody_home, failing.url(), healthy.url()]).await;
+    let healthy = FakeService::start("the healthy subscriber").await;
+    let failing = FakeService::start("the failing subscriber").await;
+    failing.set(Behaviour::Failing); // answers 503
+    let nobody_home = FakeService::start_down("nobody home").await; // hangs up on every connection
+    let bus = start_bus(
+        data.path(),
+        &[nobody_home.url(), failing.url(), healthy.url()],
+    )
+    .await;
     let client = reqwest::Client::new();
 
     for n in 1..=20 {
@@ -379,28 +382,31 @@ async fn a_subscriber_that_is_down_or_failing_does_not_block_the_others() {
     );
 
     // The failing one recovers: it gets everything, still in order.
-    failing.set_healthy(true);
+    failing.set(Behaviour::Up);
     failing.wait_for_all("the recovered subscriber", 20).await;
     assert_in_order("the recovered subscriber", &failing.received_seqs(), 20);
     stop_bus(bus).await;
     healthy.stop().await;
     failing.stop().await;
+    nobody_home.stop().await;
 }
 // ANCHOR_END: down_test
 
 #[tokio::test]
 async fn a_subscriber_that_comes_back_gets_everything_it_missed() {
     let data = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let bus = start_bus(data.path(), &[format!("http://{addr}")]).await;
+    // Down at first: its address is known, but it hangs up on everyone.
+    let late = FakeService::start_down("the subscriber that came back").await;
+    let bus = start_bus(data.path(), &[late.url()]).await;
     let client = reqwest::Client::new();
 
     for n in 1..=10 {
         publish(&client, &bus.url(), "WhileAway", json!({ "n": n })).await;
     }
-    // Let the bus fail a few times and back off before the subscriber appears.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let late = FakeSubscriber::start_on(addr, true).await;
+    // Let the bus fail and back off before the subscriber comes back. (A bus
+    // that never tries is caught below, by `wait_for_all`, which says where to look.)
+    eventually(PATIENCE, async || late.refusals() > 0).await;
+    late.set(Behaviour::Up);
     for n in 11..=15 {
         publish(&client, &bus.url(), "AfterReturn", json!({ "n": n })).await;
     }
@@ -420,7 +426,7 @@ async fn a_new_subscriber_gets_the_whole_history() {
     }
     stop_bus(bus).await;
 
-    let newcomer = FakeSubscriber::start(true).await;
+    let newcomer = FakeService::start("a subscriber added later").await;
     let bus = start_bus(data.path(), &[newcomer.url()]).await;
     newcomer.wait_for_all("a subscriber added later", 12).await;
     assert_in_order("a subscriber added later", &newcomer.received_seqs(), 12);
@@ -455,7 +461,7 @@ async fn events_survive_a_restart_and_numbering_goes_on() {
 async fn a_cursor_survives_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let subscriber = FakeSubscriber::start(true).await;
+    let subscriber = FakeService::start("the subscriber").await;
 
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
     for n in 1..=50 {
@@ -463,21 +469,20 @@ async fn a_cursor_survives_a_restart() {
     }
     subscriber.wait_for_all("the subscriber", 50).await;
     stop_bus(bus).await;
-    subscriber.forget();
+    // What arrives from here on was sent by the restarted bus.
+    let before_the_restart = subscriber.received().len();
 
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
     publish(&client, &bus.url(), "Counted", json!({ "n": 51 })).await;
     wait_until(
         "the subscriber has received seq 51 after the restart",
-        || {
-            let seqs = subscriber.received_seqs();
-            async move { seqs.contains(&51) }
-        },
+        PATIENCE,
+        async || subscriber.received_seqs().contains(&51),
     )
     .await;
-    let resent: Vec<u64> = subscriber
-        .received_seqs()
-        .into_iter()
+    let resent: Vec<u64> = subscriber.received_seqs()[before_the_restart..]
+        .iter()
+        .copied()
         .filter(|&seq| seq <= 50)
         .collect();
     assert!(
@@ -492,7 +497,8 @@ async fn a_cursor_survives_a_restart() {
 async fn events_published_while_a_subscriber_is_down_are_delivered_after_a_restart_of_the_bus() {
     let data = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let subscriber = FakeSubscriber::start(false).await;
+    let subscriber = FakeService::start("the subscriber").await;
+    subscriber.set(Behaviour::Failing);
 
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
     for n in 1..=8 {
@@ -500,7 +506,7 @@ async fn events_published_while_a_subscriber_is_down_are_delivered_after_a_resta
     }
     stop_bus(bus).await;
 
-    subscriber.set_healthy(true);
+    subscriber.set(Behaviour::Up);
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
     subscriber.wait_for_all("the subscriber", 8).await;
     assert_in_order("the subscriber", &subscriber.received_seqs(), 8);
@@ -578,7 +584,7 @@ async fn a_batch_is_stored_in_order_all_or_nothing() {
 #[tokio::test]
 async fn known_types_must_carry_the_contracts_data_and_unknown_types_pass_through() {
     let data = tempfile::tempdir().unwrap();
-    let subscriber = FakeSubscriber::start(true).await;
+    let subscriber = FakeService::start("the subscriber").await;
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
     let client = reqwest::Client::new();
     let events = format!("{}/events", bus.url());
@@ -637,7 +643,7 @@ async fn known_types_must_carry_the_contracts_data_and_unknown_types_pass_throug
 #[tokio::test]
 async fn the_log_has_an_id_that_a_restart_keeps_and_a_new_log_changes() {
     let data = tempfile::tempdir().unwrap();
-    let subscriber = FakeSubscriber::start(true).await;
+    let subscriber = FakeService::start("the subscriber").await;
     let client = reqwest::Client::new();
 
     let bus = start_bus(data.path(), &[subscriber.url()]).await;
@@ -708,10 +714,11 @@ async fn a_stuck_disk_fills_the_writers_queue_and_then_publishers_hear_503_with_
             (status, retry_after, body)
         }));
     }
-    wait_until("some publisher has been told the bus is busy", || {
-        let busy = busy.load(std::sync::atomic::Ordering::SeqCst);
-        async move { busy > 0 }
-    })
+    wait_until(
+        "some publisher has been told the bus is busy",
+        PATIENCE,
+        async || busy.load(std::sync::atomic::Ordering::SeqCst) > 0,
+    )
     .await;
     blocker.execute_batch("COMMIT").unwrap();
 

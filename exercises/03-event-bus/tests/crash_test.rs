@@ -15,13 +15,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use blog_testkit::{FakeService, wait_until};
 use common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
     let data = tempfile::tempdir().unwrap();
-    let subscriber = FakeSubscriber::start(true).await;
+    let subscriber = FakeService::start("the subscriber").await;
     let mut bus = spawn_bus(data.path(), &subscriber.url()).await;
 
     // Publishers send events as fast as they are answered and record every
@@ -73,10 +74,9 @@ async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
 
     wait_until(
         &format!("the bus has acknowledged {KILL_AFTER} events"),
-        || {
-            let count = acknowledged.lock().unwrap().len();
-            let refused = refused.lock().unwrap().is_some();
-            async move { count >= KILL_AFTER || refused }
+        PATIENCE,
+        async || {
+            acknowledged.lock().unwrap().len() >= KILL_AFTER || refused.lock().unwrap().is_some()
         },
     )
     .await;

@@ -2,13 +2,14 @@
 //! subscriber can never accept is parked for it, visibly, and delivery goes
 //! on; once the subscriber is fixed, the parked events can be redelivered.
 //!
-//! The fake subscribers here can be told to refuse one type of event with a
-//! given status, like a service that cannot read it. These tests park an
-//! event after [`DEAD_LETTER_AFTER`] refusals (`common/mod.rs` starts the bus
-//! with that setting).
+//! The fake subscribers here (`PickySubscriber`, in `common/mod.rs`) can be
+//! told to refuse one type of event with a given status, like a service that
+//! cannot read it. These tests park an event after [`DEAD_LETTER_AFTER`]
+//! refusals (`common/mod.rs` starts the bus with that setting).
 
 mod common;
 
+use blog_testkit::{send, wait_until};
 use common::*;
 use event_bus::delivery::{DeliveryError, Verdict};
 use serde_json::{Value, json};
@@ -46,9 +47,9 @@ fn a_4xx_means_never_except_408_and_429_and_a_5xx_means_try_again() {
 #[tokio::test]
 async fn an_event_a_subscriber_refuses_for_good_is_parked_and_the_next_ones_go_on() {
     let data = tempfile::tempdir().unwrap();
-    let picky = FakeSubscriber::start(true).await;
+    let picky = PickySubscriber::start().await;
     picky.refuse("Poison", 422);
-    let other = FakeSubscriber::start(true).await;
+    let other = PickySubscriber::start().await;
     let bus = start_bus(data.path(), &[picky.url(), other.url()]).await;
     let client = reqwest::Client::new();
 
@@ -59,10 +60,11 @@ async fn an_event_a_subscriber_refuses_for_good_is_parked_and_the_next_ones_go_o
     }
 
     // The events after the poison one reach the picky subscriber, in order.
-    wait_until("the picky subscriber has received seq 5", || {
-        let seqs = picky.received_seqs();
-        async move { seqs.contains(&5) }
-    })
+    wait_until(
+        "the picky subscriber has received seq 5",
+        PATIENCE,
+        async || picky.received_seqs().contains(&5),
+    )
     .await;
     assert_eq!(
         picky.received_seqs(),
@@ -82,10 +84,8 @@ async fn an_event_a_subscriber_refuses_for_good_is_parked_and_the_next_ones_go_o
     // Visible: GET /subscribers ...
     wait_until(
         "GET /subscribers shows the picky subscriber caught up",
-        || {
-            let (client, bus, url) = (client.clone(), bus.url(), picky.url());
-            async move { subscriber_status(&client, &bus, &url).await["lag"] == 0 }
-        },
+        PATIENCE,
+        async || subscriber_status(&client, &bus.url(), &picky.url()).await["lag"] == 0,
     )
     .await;
     let status = subscriber_status(&client, &bus.url(), &picky.url()).await;
@@ -143,7 +143,7 @@ async fn answers_that_mean_not_now_are_retried_and_never_parked() {
     let data = tempfile::tempdir().unwrap();
     let mut fakes = Vec::new();
     for status in [408, 429, 500, 503] {
-        let fake = FakeSubscriber::start(true).await;
+        let fake = PickySubscriber::start().await;
         fake.refuse("Flaky", status);
         fakes.push((status, fake));
     }
@@ -157,10 +157,8 @@ async fn answers_that_mean_not_now_are_retried_and_never_parked() {
     for (status, fake) in &fakes {
         wait_until(
             &format!("the subscriber answering {status} was tried {enough} times"),
-            || {
-                let attempts = fake.attempts(1);
-                async move { attempts >= enough }
-            },
+            PATIENCE,
+            async || fake.attempts(1) >= enough,
         )
         .await;
         assert!(
@@ -194,7 +192,7 @@ async fn answers_that_mean_not_now_are_retried_and_never_parked() {
 #[tokio::test]
 async fn parked_events_survive_a_restart_and_are_redelivered_once_the_subscriber_is_fixed() {
     let data = tempfile::tempdir().unwrap();
-    let picky = FakeSubscriber::start(true).await;
+    let picky = PickySubscriber::start().await;
     picky.refuse("Poison", 400);
     let client = reqwest::Client::new();
 
@@ -202,10 +200,11 @@ async fn parked_events_survive_a_restart_and_are_redelivered_once_the_subscriber
     publish(&client, &bus.url(), "Poison", json!({"n": 1})).await;
     publish(&client, &bus.url(), "Poison", json!({"n": 2})).await;
     publish(&client, &bus.url(), "Counted", json!({"n": 3})).await;
-    wait_until("the picky subscriber has received seq 3", || {
-        let seqs = picky.received_seqs();
-        async move { seqs == [3] }
-    })
+    wait_until(
+        "the picky subscriber has received seq 3",
+        PATIENCE,
+        async || picky.received_seqs() == [3],
+    )
     .await;
     stop_bus(bus).await;
 
@@ -240,19 +239,22 @@ async fn parked_events_survive_a_restart_and_are_redelivered_once_the_subscriber
         body["parked"], 2,
         "it says how many parked events will be sent again: {body}"
     );
-    wait_until("both parked events have been redelivered", || {
-        let seqs = picky.received_seqs();
-        async move { seqs.contains(&1) && seqs.contains(&2) }
-    })
+    wait_until(
+        "both parked events have been redelivered",
+        PATIENCE,
+        async || {
+            let seqs = picky.received_seqs();
+            seqs.contains(&1) && seqs.contains(&2)
+        },
+    )
     .await;
     assert_eq!(
         picky.received_seqs(),
         vec![3, 1, 2],
         "parked events are redelivered oldest first"
     );
-    wait_until("nothing is parked any more", || {
-        let (client, bus, url) = (client.clone(), bus.url(), picky.url());
-        async move { subscriber_status(&client, &bus, &url).await["parked"] == 0 }
+    wait_until("nothing is parked any more", PATIENCE, async || {
+        subscriber_status(&client, &bus.url(), &picky.url()).await["parked"] == 0
     })
     .await;
     let parked = get_ok(&client, &bus.url(), &format!("/subscribers/{name}/parked")).await;
@@ -289,16 +291,17 @@ async fn parked_events_survive_a_restart_and_are_redelivered_once_the_subscriber
 #[tokio::test]
 async fn a_refused_redelivery_parks_the_event_again() {
     let data = tempfile::tempdir().unwrap();
-    let picky = FakeSubscriber::start(true).await;
+    let picky = PickySubscriber::start().await;
     picky.refuse("Poison", 422);
     let bus = start_bus(data.path(), &[picky.url()]).await;
     let client = reqwest::Client::new();
     publish(&client, &bus.url(), "Poison", json!({})).await;
     publish(&client, &bus.url(), "Counted", json!({})).await;
-    wait_until("seq 2 has arrived past the parked seq 1", || {
-        let seqs = picky.received_seqs();
-        async move { seqs == [2] }
-    })
+    wait_until(
+        "seq 2 has arrived past the parked seq 1",
+        PATIENCE,
+        async || picky.received_seqs() == [2],
+    )
     .await;
     let name = subscriber_status(&client, &bus.url(), &picky.url()).await["name"]
         .as_str()
@@ -310,16 +313,18 @@ async fn a_refused_redelivery_parks_the_event_again() {
         send(client.post(format!("{}/subscribers/{name}/parked/redeliver", bus.url()))).await;
     assert_eq!(status, 202);
     let twice = 2 * DEAD_LETTER_AFTER as usize;
-    wait_until(&format!("seq 1 was tried {twice} times"), || {
-        let attempts = picky.attempts(1);
-        async move { attempts >= twice }
-    })
+    wait_until(
+        &format!("seq 1 was tried {twice} times"),
+        PATIENCE,
+        async || picky.attempts(1) >= twice,
+    )
     .await;
     publish(&client, &bus.url(), "Counted", json!({})).await;
-    wait_until("seq 3 arrives after the refused redelivery", || {
-        let seqs = picky.received_seqs();
-        async move { seqs == [2, 3] }
-    })
+    wait_until(
+        "seq 3 arrives after the refused redelivery",
+        PATIENCE,
+        async || picky.received_seqs() == [2, 3],
+    )
     .await;
     assert_eq!(
         picky.attempts(1),

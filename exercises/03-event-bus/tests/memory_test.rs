@@ -10,6 +10,7 @@
 
 mod common;
 
+use blog_testkit::FakeService;
 use common::*;
 use event_bus::EventType;
 use event_bus::log::{self, NewEvent};
@@ -46,9 +47,9 @@ async fn the_whole_log_is_streamed_in_constant_memory() {
             log::append_batch(&mut conn, &batch).unwrap();
         }
     }
-    // A subscriber nobody answers for: delivery reads one page and waits.
-    let nobody = format!("http://{}", free_addr());
-    let bus = spawn_bus(data.path(), &nobody).await;
+    // A subscriber that is down: delivery reads one page and waits.
+    let nobody = FakeService::start_down("a subscriber that is down").await;
+    let bus = spawn_bus(data.path(), &nobody.url()).await;
     let pid = bus.child.id().expect("the bus is running");
     let client = reqwest::Client::new();
     // Warm up: one page through every code path, so what is measured next
@@ -83,4 +84,5 @@ async fn the_whole_log_is_streamed_in_constant_memory() {
         "sending the whole log grew the bus's memory by {growth} KiB (from {before} to {peak} \
          KiB): GET /events must stream the log a page at a time, not build the answer whole"
     );
+    nobody.stop().await;
 }

@@ -3,7 +3,8 @@
 //!
 //! Every test starts the real service on `127.0.0.1:0`. Tests that replay a
 //! log start a stand-in for the bus: a tiny server that answers
-//! `GET /events?after=N&limit=L` from a list of events.
+//! `GET /events?after=N&limit=L` from a list of events (behind the test
+//! kit's `FakeService`, so it can also be down and come up on its address).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use blog_runtime::{Readiness, Server};
+use blog_testkit::{Behaviour, FakeService, eventually, expect_json_error, send, wait_until};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -31,19 +33,6 @@ async fn start_query(event_bus_url: &str, rebuild: bool) -> Server {
     query::start(config)
         .await
         .expect("the query service should start")
-}
-
-/// Sends a request and returns the status and the JSON body (or the text
-/// wrapped in a string when it is not JSON).
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request
-        .send()
-        .await
-        .expect("the query service should answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
 }
 
 async fn post_event(client: &reqwest::Client, base: &str, event: &Value) -> (u16, Value) {
@@ -70,19 +59,17 @@ async fn list(client: &reqwest::Client, base: &str) -> Value {
 }
 
 async fn wait_until_ready(client: &reqwest::Client, base: &str, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let (status, _) = send(client.get(format!("{base}/readyz"))).await;
-        if status == 200 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the query service did not become ready within {within:?} (/readyz still answers {status}): \
-             the replay of the log did not finish; if a todo!() panicked during it, its message is printed above"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut status = 0;
+    let ready = eventually(within, async || {
+        status = send(client.get(format!("{base}/readyz"))).await.0;
+        status == 200
+    })
+    .await;
+    assert!(
+        ready,
+        "the query service did not become ready within {within:?} (/readyz still answers {status}): \
+         the replay of the log did not finish; if a todo!() panicked during it, its message is printed above"
+    );
 }
 
 fn post_created(id: &str, title: &str) -> Value {
@@ -261,11 +248,7 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
             status, expected,
             "POST /events with {what} should answer {expected}, got {status} {body}"
         );
-        let message = body["error"].as_str().unwrap_or_default();
-        assert!(
-            !message.is_empty(),
-            "{what}: the answer must be JSON like {{\"error\": \"...\"}}, got {body}"
-        );
+        expect_json_error(what, &body);
     }
 
     assert_eq!(
@@ -346,7 +329,8 @@ async fn serve_log(
 }
 
 struct Bus {
-    server: Server,
+    /// Serves the log while up; down, it hangs up on everyone.
+    server: FakeService,
     open: watch::Sender<bool>,
     requests: Arc<Mutex<Vec<(u64, usize)>>>,
     events: Arc<Mutex<Vec<Value>>>,
@@ -379,13 +363,16 @@ impl Bus {
     }
 }
 
-async fn fake_bus(
-    addr: SocketAddr,
-    events: Vec<Value>,
-    page_cap: usize,
-    honours_after: bool,
-    open: bool,
-) -> Bus {
+/// A stand-in for the bus, up and serving `events` as its log.
+async fn fake_bus(events: Vec<Value>, page_cap: usize, honours_after: bool, open: bool) -> Bus {
+    let bus = down_bus(events, page_cap, honours_after, open).await;
+    bus.server.set(Behaviour::Up);
+    bus
+}
+
+/// The same bus, but down: its address is known, but it hangs up on
+/// everyone until `bus.server.set(Behaviour::Up)`.
+async fn down_bus(events: Vec<Value>, page_cap: usize, honours_after: bool, open: bool) -> Bus {
     let (open_sender, open_receiver) = watch::channel(open);
     let requests = Arc::new(Mutex::new(Vec::new()));
     let log = FakeLog {
@@ -401,7 +388,7 @@ async fn fake_bus(
         .route("/events", get(serve_log))
         .with_state(log);
     Bus {
-        server: Server::start(addr, app).await.unwrap(),
+        server: FakeService::start_down_serving("the bus", app).await,
         open: open_sender,
         requests,
         events,
@@ -411,7 +398,7 @@ async fn fake_bus(
 
 /// A bus like ours: its log is named `log_id`, every page answers at once.
 async fn named_bus(log_id: &str, events: Vec<Value>) -> Bus {
-    let bus = fake_bus(any_port(), Vec::new(), 500, true, true).await;
+    let bus = fake_bus(Vec::new(), 500, true, true).await;
     bus.replace_log(log_id, events);
     bus
 }
@@ -436,7 +423,7 @@ fn numbered_log() -> Vec<Value> {
 async fn at_start_the_log_is_replayed_before_the_service_turns_ready() {
     let log = numbered_log();
     let last_seq = log.len() as u64;
-    let bus = fake_bus(any_port(), log, 2, true, false).await;
+    let bus = fake_bus(log, 2, true, false).await;
     let server = start_query(&bus.server.url(), true).await;
     let client = reqwest::Client::new();
 
@@ -520,7 +507,7 @@ async fn at_start_the_log_is_replayed_before_the_service_turns_ready() {
 
 #[tokio::test]
 async fn an_empty_log_makes_the_service_ready_with_no_posts() {
-    let bus = fake_bus(any_port(), Vec::new(), 500, true, true).await;
+    let bus = fake_bus(Vec::new(), 500, true, true).await;
     let server = start_query(&bus.server.url(), true).await;
     let client = reqwest::Client::new();
     wait_until_ready(&client, &server.url(), Duration::from_secs(10)).await;
@@ -531,15 +518,17 @@ async fn an_empty_log_makes_the_service_ready_with_no_posts() {
 
 #[tokio::test]
 async fn when_the_bus_is_down_at_start_the_replay_waits_for_it() {
-    // Find a free port for the bus, but do not listen on it yet: the bus is "down".
-    let bus_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let server = start_query(&format!("http://{bus_addr}"), true).await;
+    // The bus is "down": its address is known, but it hangs up on everyone.
+    let bus = down_bus(numbered_log(), 500, true, true).await;
+    let server = start_query(&bus.server.url(), true).await;
     let client = reqwest::Client::new();
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until(
+        "query has tried to read the log",
+        Duration::from_secs(10),
+        async || bus.server.refusals() > 0,
+    )
+    .await;
     let (status, _) = send(client.get(format!("{}/healthz", server.url()))).await;
     assert_eq!(status, 200, "/healthz answers even though the bus is down");
     let (status, _) = send(client.get(format!("{}/readyz", server.url()))).await;
@@ -548,7 +537,7 @@ async fn when_the_bus_is_down_at_start_the_replay_waits_for_it() {
         "/readyz answers 503 while the log cannot be read"
     );
 
-    let bus = fake_bus(bus_addr, numbered_log(), 500, true, true).await;
+    bus.server.set(Behaviour::Up);
     wait_until_ready(&client, &server.url(), Duration::from_secs(20)).await;
     assert_eq!(
         list(&client, &server.url()).await,
@@ -561,7 +550,7 @@ async fn when_the_bus_is_down_at_start_the_replay_waits_for_it() {
 #[tokio::test]
 async fn a_log_without_numbers_is_replayed_once() {
     // The Node.js bus answers its whole log to every GET /events, unnumbered.
-    let bus = fake_bus(any_port(), a_short_history(), usize::MAX, false, true).await;
+    let bus = fake_bus(a_short_history(), usize::MAX, false, true).await;
     let server = start_query(&bus.server.url(), true).await;
     let client = reqwest::Client::new();
     wait_until_ready(&client, &server.url(), Duration::from_secs(10)).await;
@@ -589,7 +578,8 @@ fn config_reads_the_environment_with_localhost_defaults() {
         ("EVENT_BUS_URL", "http://event-bus-srv:4005"),
         ("REBUILD", "off"),
     ]);
-    let set = query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string())).unwrap();
+    let set =
+        query::Config::from_lookup(|name| env.get(name).map(|value| value.to_string())).unwrap();
     assert_eq!(set.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(set.event_bus_url, "http://event-bus-srv:4005");
     assert!(!set.rebuild, "REBUILD=off skips the replay");
@@ -597,13 +587,16 @@ fn config_reads_the_environment_with_localhost_defaults() {
     for off in ["off", "OFF", "false", "no", "0"] {
         assert!(
             !query::Config::from_lookup(|name| (name == "REBUILD").then(|| off.to_string()))
-                .unwrap().rebuild,
+                .unwrap()
+                .rebuild,
             "REBUILD={off}"
         );
     }
     for on in ["on", "true", "1", ""] {
         assert!(
-            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string())).unwrap().rebuild,
+            query::Config::from_lookup(|name| (name == "REBUILD").then(|| on.to_string()))
+                .unwrap()
+                .rebuild,
             "REBUILD={on:?}"
         );
     }
@@ -684,7 +677,7 @@ async fn a_replayed_log_where_comments_come_first_shows_them_too() {
         .zip(comments_before_their_posts())
         .map(|(seq, event)| numbered(seq, event))
         .collect();
-    let bus = fake_bus(any_port(), log, 3, true, true).await;
+    let bus = fake_bus(log, 3, true, true).await;
     let server = start_query(&bus.server.url(), true).await;
     let client = reqwest::Client::new();
     wait_until_ready(&client, &server.url(), Duration::from_secs(10)).await;

@@ -20,6 +20,9 @@ pub fn react(event: &Event) -> Option<Event> {
     // the comment's `id`, `post_id` and `content` (clone them) and the
     // `status` that `moderate` gives its content. Any other event: `None`,
     // moderation has nothing to say about it.
-    todo!("TODO 2 in src/reaction.rs: react to a {} event", event.kind())
+    todo!(
+        "TODO 2 in src/reaction.rs: react to a {} event",
+        event.kind()
+    )
 }
 // ANCHOR_END: react

@@ -227,7 +227,8 @@ impl Blog {
         let bus_url = format!("http://{bus_addr}");
         // The page's origin: the only one posts, comments and query answer CORS to.
         let client_addr = free_addr();
-        let page_origins = blog_runtime::PageOrigins::parse(&format!("http://{client_addr}")).unwrap();
+        let page_origins =
+            blog_runtime::PageOrigins::parse(&format!("http://{client_addr}")).unwrap();
         let posts = posts::start(posts::Config {
             addr: any_port,
             data_dir: data.to_path_buf(),
@@ -325,12 +326,10 @@ struct ChromeDriver {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        let group = self.process.id() as libc::pid_t;
-        // SAFETY: kill(2) with a negative pid signals the process group that
-        // we created for chromedriver alone (`process_group(0)` below).
-        unsafe {
-            libc::kill(-group, libc::SIGKILL);
-        }
+        // The process group we created for chromedriver alone
+        // (`process_group(0)` below): chromedriver and every browser it started.
+        let group = nix::unistd::Pid::from_raw(self.process.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.process.wait();
     }
 }

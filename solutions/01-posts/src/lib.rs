@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use blog_events::{HttpBus, outbox};
+use blog_events::HttpBus;
 use blog_runtime::{PageOrigins, Server, Service, Settings, SettingsError, with_common_layers};
 
 pub use error::PostsError;
@@ -77,7 +77,7 @@ pub fn app(store: PostStore, page: &PageOrigins) -> Router {
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
         .with_state(store.clone());
-    with_common_layers(routes, store.readiness())
+    with_common_layers(routes, store.db().readiness())
 }
 // ANCHOR_END: app
 
@@ -86,7 +86,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let store = PostStore::open(&config.data_dir.join("posts.db"))?;
     let publisher = Arc::new(HttpBus::new(&config.event_bus_url));
     let mut server = Server::start(config.addr, app(store.clone(), &config.page_origins)).await?;
-    let relay = outbox::spawn_relay(store.db(), publisher, store.doorbell(), server.stopping());
+    let relay = store.db().spawn_relay(publisher, server.stopping());
     server.attach(relay);
     Ok(server)
 }

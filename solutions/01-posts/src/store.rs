@@ -1,13 +1,11 @@
 //! The posts database: posts, and the outbox of events about them.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 
-use blog_events::outbox::{self, Doorbell, SharedDb};
+use blog_events::outbox::{self, ServiceDb};
 use blog_events::{Event, PostCreated};
-use blog_runtime::db::{self, OpenError};
-use blog_runtime::{Readiness, locks};
-use rusqlite::{Connection, params};
+use blog_runtime::db::OpenError;
+use rusqlite::params;
 use serde::{Serialize, Serializer};
 
 use crate::Title;
@@ -33,34 +31,24 @@ impl Serialize for PostsById {
 /// A handle to the posts database; cheap to clone, one per request.
 ///
 /// Its methods are `async`: the SQLite work runs on a blocking thread (see
-/// [`db::run_blocking`]), so a commit waiting for the disk never holds up
-/// the other requests.
+/// [`ServiceDb`]), so a commit waiting for the disk never holds up the
+/// other requests.
 #[derive(Clone)]
 pub struct PostStore {
-    db: SharedDb,
-    doorbell: Doorbell,
-    path: Arc<PathBuf>,
+    db: ServiceDb,
 }
 
 impl PostStore {
     /// Opens or creates the database file, durably.
     pub fn open(path: &Path) -> Result<PostStore, OpenError> {
-        let conn = outbox::open_service_db(path)?;
-        conn.execute_batch(
+        let db = ServiceDb::open(
+            path,
             "CREATE TABLE IF NOT EXISTS posts (
                  id    TEXT PRIMARY KEY,
                  title TEXT NOT NULL
              );",
-        )
-        .map_err(|source| OpenError::Sqlite {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok(PostStore {
-            db: Arc::new(Mutex::new(conn)),
-            doorbell: Doorbell::default(),
-            path: Arc::new(path.to_path_buf()),
-        })
+        )?;
+        Ok(PostStore { db })
     }
 
     // ANCHOR: create
@@ -76,60 +64,42 @@ impl PostStore {
             title: post.title.clone(),
         });
         let row = post.clone();
-        self.with_db(move |conn| {
-            let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO posts (id, title) VALUES (?1, ?2)",
-                params![row.id, row.title],
-            )?;
-            outbox::enqueue(&tx, &event)?;
-            tx.commit()
-        })
-        .await?;
+        self.db
+            .with_conn(move |conn| {
+                let tx = conn.transaction()?;
+                tx.execute(
+                    "INSERT INTO posts (id, title) VALUES (?1, ?2)",
+                    params![row.id, row.title],
+                )?;
+                outbox::enqueue(&tx, &event)?;
+                tx.commit()
+            })
+            .await?;
         // Wake the relay so the event leaves now, not at its next poll.
-        self.doorbell.ring();
+        self.db.ring();
         Ok(post)
     }
     // ANCHOR_END: create
 
     /// Every post, oldest first.
     pub async fn all(&self) -> rusqlite::Result<Vec<Post>> {
-        self.with_db(|conn| {
-            let mut statement = conn.prepare("SELECT id, title FROM posts ORDER BY rowid")?;
-            let posts = statement.query_map([], |row| {
-                Ok(Post {
-                    id: row.get(0)?,
-                    title: row.get(1)?,
-                })
-            })?;
-            posts.collect()
-        })
-        .await
+        self.db
+            .with_conn(|conn| {
+                let mut statement = conn.prepare("SELECT id, title FROM posts ORDER BY rowid")?;
+                let posts = statement.query_map([], |row| {
+                    Ok(Post {
+                        id: row.get(0)?,
+                        title: row.get(1)?,
+                    })
+                })?;
+                posts.collect()
+            })
+            .await
     }
 
-    /// Ready while the database can be written: for `/readyz`.
-    pub fn readiness(&self) -> Readiness {
-        let path = self.path.clone();
-        Readiness::ready().with_check(move || db::check_writable(&path))
-    }
-
-    /// The connection, for the outbox relay.
-    pub fn db(&self) -> SharedDb {
-        self.db.clone()
-    }
-
-    pub fn doorbell(&self) -> Doorbell {
-        self.doorbell.clone()
-    }
-
-    /// Runs `work` on the connection, on a blocking thread. The lock does not
-    /// poison: a request that panicked must not fail every later one.
-    async fn with_db<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> rusqlite::Result<T> {
-        let db = self.db.clone();
-        db::run_blocking(move || work(&mut locks::lock(&db))).await
+    /// The database and its outbox, for `/readyz` and the outbox relay.
+    pub fn db(&self) -> &ServiceDb {
+        &self.db
     }
 }
 

@@ -1,13 +1,11 @@
 //! The comments database: comments, the posts we know of, and the outbox of
 //! events about comments.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 
-use blog_events::outbox::{self, Doorbell, SharedDb};
+use blog_events::outbox::{self, ServiceDb};
 use blog_events::{CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event};
-use blog_runtime::db::{self, OpenError};
-use blog_runtime::{Readiness, locks};
+use blog_runtime::db::OpenError;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -36,20 +34,18 @@ pub enum Moderation {
 /// A handle to the comments database; cheap to clone, one per request.
 ///
 /// Its methods are `async`: the SQLite work runs on a blocking thread (see
-/// [`db::run_blocking`]), so a commit waiting for the disk never holds up
-/// the other requests.
+/// [`ServiceDb`]), so a commit waiting for the disk never holds up the
+/// other requests.
 #[derive(Clone)]
 pub struct CommentStore {
-    db: SharedDb,
-    doorbell: Doorbell,
-    path: Arc<PathBuf>,
+    db: ServiceDb,
 }
 
 impl CommentStore {
     /// Opens or creates the database file, durably.
     pub fn open(path: &Path) -> Result<CommentStore, OpenError> {
-        let conn = outbox::open_service_db(path)?;
-        conn.execute_batch(
+        let db = ServiceDb::open(
+            path,
             "CREATE TABLE IF NOT EXISTS comments (
                  id      TEXT PRIMARY KEY,
                  post_id TEXT NOT NULL,
@@ -62,16 +58,8 @@ impl CommentStore {
              CREATE TABLE IF NOT EXISTS known_posts (
                  id TEXT PRIMARY KEY
              );",
-        )
-        .map_err(|source| OpenError::Sqlite {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok(CommentStore {
-            db: Arc::new(Mutex::new(conn)),
-            doorbell: Doorbell::default(),
-            path: Arc::new(path.to_path_buf()),
-        })
+        )?;
+        Ok(CommentStore { db })
     }
 
     // ANCHOR: create
@@ -95,7 +83,8 @@ impl CommentStore {
         });
         let post_id = post_id.as_str().to_string();
         let comments = self
-            .with_db(move |conn| {
+            .db
+            .with_conn(move |conn| {
                 let tx = conn.transaction()?;
                 tx.execute(
                     "INSERT INTO comments (id, post_id, content, status) VALUES (?1, ?2, ?3, ?4)",
@@ -112,7 +101,7 @@ impl CommentStore {
             })
             .await?;
         // Wake the relay so the event leaves now, not at its next poll.
-        self.doorbell.ring();
+        self.db.ring();
         Ok(comments)
     }
     // ANCHOR_END: create
@@ -120,7 +109,9 @@ impl CommentStore {
     /// The comments of a post, oldest first; empty for a post we do not know.
     pub async fn for_post(&self, post_id: &PostId) -> rusqlite::Result<Vec<Comment>> {
         let post_id = post_id.as_str().to_string();
-        self.with_db(move |conn| comments_of(conn, &post_id)).await
+        self.db
+            .with_conn(move |conn| comments_of(conn, &post_id))
+            .await
     }
 
     // ANCHOR: apply_moderation
@@ -136,7 +127,8 @@ impl CommentStore {
     ) -> rusqlite::Result<Moderation> {
         let decision = decision.clone();
         let outcome = self
-            .with_db(move |conn| {
+            .db
+            .with_conn(move |conn| {
                 let tx = conn.transaction()?;
                 let stored = tx
                     .query_row(
@@ -173,7 +165,7 @@ impl CommentStore {
                 Ok(Moderation::Updated)
             })
             .await?;
-        self.doorbell.ring();
+        self.db.ring();
         Ok(outcome)
     }
     // ANCHOR_END: apply_moderation
@@ -181,52 +173,34 @@ impl CommentStore {
     /// Remembers that a post exists. Remembering it twice changes nothing.
     pub async fn remember_post(&self, post_id: &str) -> rusqlite::Result<()> {
         let post_id = post_id.to_string();
-        self.with_db(move |conn| {
-            conn.execute(
-                "INSERT OR IGNORE INTO known_posts (id) VALUES (?1)",
-                params![post_id],
-            )?;
-            Ok(())
-        })
-        .await
+        self.db
+            .with_conn(move |conn| {
+                conn.execute(
+                    "INSERT OR IGNORE INTO known_posts (id) VALUES (?1)",
+                    params![post_id],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     /// Whether a `PostCreated` for this post has reached us.
     pub async fn knows_post(&self, post_id: &PostId) -> rusqlite::Result<bool> {
         let post_id = post_id.as_str().to_string();
-        self.with_db(move |conn| {
-            conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM known_posts WHERE id = ?1)",
-                params![post_id],
-                |row| row.get(0),
-            )
-        })
-        .await
+        self.db
+            .with_conn(move |conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM known_posts WHERE id = ?1)",
+                    params![post_id],
+                    |row| row.get(0),
+                )
+            })
+            .await
     }
 
-    /// Ready while the database can be written: for `/readyz`.
-    pub fn readiness(&self) -> Readiness {
-        let path = self.path.clone();
-        Readiness::ready().with_check(move || db::check_writable(&path))
-    }
-
-    /// The connection, for the outbox relay.
-    pub fn db(&self) -> SharedDb {
-        self.db.clone()
-    }
-
-    pub fn doorbell(&self) -> Doorbell {
-        self.doorbell.clone()
-    }
-
-    /// Runs `work` on the connection, on a blocking thread. The lock does not
-    /// poison: a request that panicked must not fail every later one.
-    async fn with_db<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> rusqlite::Result<T> {
-        let db = self.db.clone();
-        db::run_blocking(move || work(&mut locks::lock(&db))).await
+    /// The database and its outbox, for `/readyz` and the outbox relay.
+    pub fn db(&self) -> &ServiceDb {
+        &self.db
     }
 }
 

@@ -141,9 +141,12 @@ async fn keep_writing(base: String, mut stop: watch::Receiver<bool>) -> usize {
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn get_posts_with_50_000_comments() {
     let state = query::QueryState::new(Readiness::ready(), "http://127.0.0.1:9");
-    let server = Server::start("127.0.0.1:0".parse().unwrap(), query::app(state, &Default::default()))
-        .await
-        .unwrap();
+    let server = Server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        query::app(state, &Default::default()),
+    )
+    .await
+    .unwrap();
     let base = server.url();
 
     let started = Instant::now();

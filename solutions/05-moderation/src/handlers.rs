@@ -38,7 +38,9 @@ pub async fn receive_event(
             tracing::warn!(%error, "could not publish a moderation decision; the bus will redeliver");
             error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("the decision could not be published, please deliver the event again later: {error}"),
+                format!(
+                    "the decision could not be published, please deliver the event again later: {error}"
+                ),
             )
         }
     }

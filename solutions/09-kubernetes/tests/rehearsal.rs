@@ -21,6 +21,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use blog_testkit::skip_unless_required;
 use manifests::hardening::quantity;
 use manifests::ingress::Router;
 use manifests::pods::Pod;
@@ -51,43 +52,40 @@ fn image_under_test() -> String {
     std::env::var("BLOG_IMAGE").unwrap_or_else(|_| IMAGE.to_string())
 }
 
-/// `true` when the rehearsal can run; otherwise SKIPPED (or a failure under REQUIRE_DOCKER=1).
-fn docker_ready() -> bool {
-    let image = image_under_test();
-    let missing = match docker(&["info", "--format", "{{.ServerVersion}}"]) {
-        Err(error) => Some(format!("no Docker engine ({error})")),
-        Ok(_) => match docker(&[
-            "image",
-            "inspect",
-            "--format",
-            "{{index .Config.Labels \"org.workbook.mine\"}}",
-            &image,
-        ]) {
-            Err(_) if image == IMAGE => Some(format!(
-                "no image {IMAGE}: build it with `docker build -t {IMAGE} .`"
-            )),
-            Err(_) => Some(format!(
-                "no image {image}: build it with `cargo workbook image --mine`"
-            )),
-            Ok(yours) => {
-                // Whose services the rehearsal runs (`cargo workbook image --mine` labels its image).
-                let whose = match yours.as_str() {
-                    "" | "<no value>" => "every service the reference".to_string(),
-                    services => format!("yours: {services}; the reference: the rest"),
-                };
-                let _ = writeln!(std::io::stderr(), "rehearsing with {image}: {whose}");
-                None
-            }
-        },
+/// `true` when the rehearsal can run: a Docker engine answers (the test
+/// kit's gate), the `docker` command that drives it is installed, and the
+/// image is built. Otherwise SKIPPED, or a failure under `REQUIRE_DOCKER=1`.
+async fn docker_ready() -> bool {
+    let Some(engine) = blog_testkit::docker::engine().await else {
+        return false;
     };
-    let Some(reason) = missing else { return true };
-    if std::env::var("REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
-        panic!("REQUIRE_DOCKER=1, but the Kubernetes rehearsal cannot run: {reason}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: the Kubernetes rehearsal needs Docker: {reason}. REQUIRE_DOCKER=1 makes this a failure."
-    );
+    let image = image_under_test();
+    let missing = if let Err(error) = docker(&["version", "--format", "{{.Client.Version}}"]) {
+        format!("the Kubernetes rehearsal drives Docker with the `docker` command: {error}")
+    } else {
+        match engine.inspect_image(&image).await {
+            Err(_) if image == IMAGE => format!(
+                "the Kubernetes rehearsal needs the image {IMAGE}: build it with `docker build -t {IMAGE} .`"
+            ),
+            Err(_) => format!(
+                "the Kubernetes rehearsal needs the image {image}: build it with `cargo workbook image --mine`"
+            ),
+            Ok(inspected) => {
+                // Whose services it runs: `cargo workbook image --mine` labels its image.
+                let yours = inspected
+                    .config
+                    .and_then(|config| config.labels)
+                    .and_then(|labels| labels.get("org.workbook.mine").cloned())
+                    .filter(|services| !services.is_empty());
+                let whose = yours.map_or("every service the reference".to_string(), |services| {
+                    format!("yours: {services}; the reference: the rest")
+                });
+                let _ = writeln!(std::io::stderr(), "rehearsing with {image}: {whose}");
+                return true;
+            }
+        }
+    };
+    skip_unless_required("REQUIRE_DOCKER", &missing);
     false
 }
 
@@ -437,7 +435,7 @@ async fn wait_for_page(rehearsal: &Rehearsal, what: &str, check: impl Fn(&Value)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_manifests_run_the_blog_end_to_end_on_a_docker_network() {
-    if !docker_ready() {
+    if !docker_ready().await {
         return;
     }
     let manifests = Manifests::load(&manifests_dir()).unwrap_or_else(|p| panic!("{p:#?}"));

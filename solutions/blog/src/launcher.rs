@@ -1,66 +1,58 @@
 //! Runs the blog's services as separate processes, the way they run in
 //! production: each its own process, its own port, its own data, talking
-//! only over HTTP.
+//! only over HTTP. And it looks after them, the way Kubernetes would.
+//!
+//! Every fact it needs (names, default ports, start order, who finds whom
+//! through which variable, who the bus delivers to) comes from
+//! [`blog_catalogue::Service`].
+//!
+//! What it promises:
+//! - **No port race.** The launcher binds every service's listening socket
+//!   itself, before anything starts, and hands it to the service as
+//!   descriptor 3 (`LISTEN_FDS=1`, systemd's socket activation, adopted by
+//!   `blog_runtime::Server::start`). Port 0 becomes a real free port at once,
+//!   and the bus is told its subscribers' addresses before they even run.
+//! - **A service that dies comes back.** Each service has a supervisor task:
+//!   when the process ends without being asked to, it says so and starts it
+//!   again, waiting longer after each crash in a row
+//!   ([`blog_runtime::Backoff`]). One that exits with code 0 unasked was
+//!   stopped on purpose (`kill PID` asks it to stop, as Ctrl-C does): it
+//!   stays stopped and its port is free, say for a copy of it you run
+//!   yourself.
+//! - **Nothing outlives the launcher.** Each child gets the parent-death
+//!   signal (SIGTERM), so even a launcher killed with SIGKILL leaves no
+//!   service behind.
+//! - **Ctrl-C stops them in order**, the client first and the bus last: each
+//!   child runs in its own process group, so the terminal's SIGINT reaches
+//!   only the launcher, which then stops them one by one.
+//!
+//! Modules: `process` starts one service's process and waits until it is
+//! ready; `supervisor` looks after it from then on.
+
+mod process;
+mod supervisor;
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use blog_catalogue::Service;
+use tokio::sync::{oneshot, watch};
 
-/// A service of the blog and the port it listens on by default.
-#[derive(Clone, Copy, Debug)]
-pub struct ServiceInfo {
-    pub name: &'static str,
-    pub default_port: u16,
-    pub role: &'static str,
-}
-
-/// Every service, in the order they start: the bus first, because the
-/// others send it events and the query service replays its log.
-pub const SERVICES: [ServiceInfo; 6] = [
-    ServiceInfo {
-        name: "event-bus",
-        default_port: 4005,
-        role: "stores every event and delivers it",
-    },
-    ServiceInfo {
-        name: "posts",
-        default_port: 4000,
-        role: "creates posts",
-    },
-    ServiceInfo {
-        name: "comments",
-        default_port: 4001,
-        role: "creates comments",
-    },
-    ServiceInfo {
-        name: "query",
-        default_port: 4002,
-        role: "posts with their comments, built from events",
-    },
-    ServiceInfo {
-        name: "moderation",
-        default_port: 4003,
-        role: "approves or rejects comments",
-    },
-    ServiceInfo {
-        name: "client",
-        default_port: 3000,
-        role: "the web page",
-    },
-];
+use process::Spawner;
+use supervisor::{Request, Supervisor, supervise};
+pub use supervisor::{Status, Stopped};
 
 /// Where each service's output goes.
 #[derive(Clone, Debug)]
 pub enum Logs {
     /// To this terminal, each line prefixed with the service's name.
     Prefixed,
-    /// To `DIR/<service>.log` (tests read them when something fails).
+    /// To `DIR/<service>.log` (tests read them when something fails), and
+    /// what the launcher itself says to `DIR/launcher.log`.
     Dir(PathBuf),
 }
 
@@ -77,8 +69,10 @@ pub struct Program {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub data_dir: PathBuf,
-    pub ports: BTreeMap<String, u16>,
-    pub programs: BTreeMap<String, Program>,
+    /// The port of each service on 127.0.0.1; 0 means any free port. After
+    /// [`Plan::launch`], [`RunningSystem::plan`] holds the real ones.
+    pub ports: BTreeMap<Service, u16>,
+    pub programs: BTreeMap<Service, Program>,
     pub logs: Logs,
     /// Extra environment for every service (e.g. `RUST_LOG`).
     pub extra_env: Vec<(String, String)>,
@@ -87,22 +81,22 @@ pub struct Plan {
 impl Plan {
     /// Every service from the `blog` binary at `blog`, on its default port.
     pub fn reference(blog: &Path, data_dir: impl Into<PathBuf>, logs: Logs) -> Plan {
-        let programs = SERVICES
-            .iter()
-            .map(|s| {
+        let programs = Service::ALL
+            .into_iter()
+            .map(|service| {
                 let program = Program {
                     program: blog.to_path_buf(),
-                    args: vec![s.name.to_string()],
+                    args: vec![service.name().to_string()],
                     origin: "reference".to_string(),
                 };
-                (s.name.to_string(), program)
+                (service, program)
             })
             .collect();
         Plan {
             data_dir: data_dir.into(),
-            ports: SERVICES
-                .iter()
-                .map(|s| (s.name.to_string(), s.default_port))
+            ports: Service::ALL
+                .into_iter()
+                .map(|service| (service, service.default_port()))
                 .collect(),
             programs,
             logs,
@@ -110,76 +104,87 @@ impl Plan {
         }
     }
 
-    /// Moves every service to a free port (for tests that run side by side).
-    pub fn with_free_ports(mut self) -> Result<Plan> {
-        // Hold every listener until all ports are chosen, so no two are equal.
-        let listeners: Vec<_> = SERVICES
-            .iter()
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<std::io::Result<_>>()?;
-        for (service, listener) in SERVICES.iter().zip(&listeners) {
-            self.ports
-                .insert(service.name.to_string(), listener.local_addr()?.port());
+    /// Puts every service on a free port (for tests that run side by side,
+    /// or a second blog beside the first). The ports are chosen when
+    /// [`Plan::launch`] binds them, and held from then on: no race.
+    pub fn on_free_ports(mut self) -> Plan {
+        for port in self.ports.values_mut() {
+            *port = 0;
         }
-        Ok(self)
+        self
     }
 
-    pub fn port(&self, service: &str) -> u16 {
-        self.ports[service]
+    pub fn port(&self, service: Service) -> u16 {
+        self.ports[&service]
     }
 
-    /// `http://127.0.0.1:PORT` of a service.
-    pub fn url(&self, service: &str) -> String {
+    /// `http://127.0.0.1:PORT` of a service: where the other services reach it.
+    pub fn url(&self, service: Service) -> String {
         format!("http://127.0.0.1:{}", self.port(service))
     }
 
-    /// The environment a service gets: its port, its data folder, and where
-    /// the others are. The same variables Docker and Kubernetes set.
-    pub fn env_for(&self, service: &str) -> Vec<(String, String)> {
+    /// `http://localhost:PORT`: where the browser reaches it.
+    pub fn browser_url(&self, service: Service) -> String {
+        format!("http://localhost:{}", self.port(service))
+    }
+
+    /// The environment a service gets: its port, its data folder, where the
+    /// services it links to are (the catalogue's [`Service::links`]), and
+    /// the page's origins for CORS. The same variables Docker and Kubernetes set.
+    pub fn env_for(&self, service: Service) -> Vec<(String, String)> {
+        let client = self.port(Service::Client);
         let mut env = vec![
-            ("HOST".to_string(), "127.0.0.1".to_string()),
+            ("HOST".to_string(), Ipv4Addr::LOCALHOST.to_string()),
             ("PORT".to_string(), self.port(service).to_string()),
             ("DATA_DIR".to_string(), self.data_dir.display().to_string()),
-            ("EVENT_BUS_URL".to_string(), self.url("event-bus")),
+            // The page is served from either name; a browser sends the one it used.
+            (
+                "CORS_ORIGINS".to_string(),
+                format!("http://localhost:{client},http://127.0.0.1:{client}"),
+            ),
         ];
-        match service {
-            "event-bus" => {
-                let subscribers: Vec<String> = ["posts", "comments", "query", "moderation"]
-                    .iter()
-                    .map(|s| self.url(s))
-                    .collect();
-                env.push(("SUBSCRIBERS".to_string(), subscribers.join(",")));
-            }
-            "comments" => env.push(("POSTS_URL".to_string(), self.url("posts"))),
-            "client" => {
-                // These are the addresses the *browser* uses.
-                for (var, name) in [
-                    ("POSTS_URL", "posts"),
-                    ("COMMENTS_URL", "comments"),
-                    ("QUERY_URL", "query"),
-                ] {
-                    env.push((
-                        var.to_string(),
-                        format!("http://localhost:{}", self.port(name)),
-                    ));
-                }
-            }
-            _ => {}
+        for link in service.links() {
+            let urls: Vec<String> = link
+                .to
+                .iter()
+                .map(|&to| {
+                    if link.from_browser {
+                        self.browser_url(to)
+                    } else {
+                        self.url(to)
+                    }
+                })
+                .collect();
+            env.push((link.variable.to_string(), urls.join(",")));
         }
         env.extend(self.extra_env.iter().cloned());
         env
     }
 
-    /// Starts every service in order and waits until each answers `/healthz`.
-    pub async fn launch(self) -> Result<RunningSystem> {
+    /// Binds every service's socket, then starts the services in order,
+    /// each once the one before answers `/healthz`.
+    pub async fn launch(mut self) -> Result<RunningSystem> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating the data folder {}", self.data_dir.display()))?;
+        if let Logs::Dir(dir) = &self.logs {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the log folder {}", dir.display()))?;
+        }
+        // Every port first: a conflict stops the launch before anything runs,
+        // and port 0 becomes the real port the others are told about.
+        let mut listeners = BTreeMap::new();
+        for service in Service::ALL {
+            let listener = bind(service, self.port(service))?;
+            self.ports.insert(service, listener.local_addr()?.port());
+            listeners.insert(service, listener);
+        }
         let mut system = RunningSystem {
             plan: self,
-            children: BTreeMap::new(),
+            supervisors: BTreeMap::new(),
         };
-        for service in SERVICES {
-            if let Err(error) = system.start_service(service.name).await {
+        for service in Service::ALL {
+            let started = system.supervise(service, listeners.remove(&service)).await;
+            if let Err(error) = started {
                 system.stop(Duration::from_secs(5)).await;
                 return Err(error);
             }
@@ -188,227 +193,263 @@ impl Plan {
     }
 }
 
-/// How a service ended.
-#[derive(Clone, Copy, Debug)]
-pub struct Stopped {
-    pub code: Option<i32>,
-    pub took: Duration,
-    /// It did not stop within the grace period and was killed.
-    pub killed: bool,
-}
-
-impl fmt::Display for Stopped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.killed, self.code) {
-            (true, _) => write!(f, "killed after {:.1?} (it ignored SIGTERM)", self.took),
-            (false, Some(code)) => write!(f, "exited with code {code} after {:.0?}", self.took),
-            (false, None) => write!(f, "ended by a signal after {:.0?}", self.took),
+/// Binds a service's socket on 127.0.0.1, after checking that nothing else
+/// answers where a browser would look for `localhost:PORT`.
+///
+/// Another process on our port would answer our health check and hide the
+/// fact that this service could not start, and one on `[::1]` would get the
+/// browser's requests (most browsers try IPv6 first for `localhost`): refuse
+/// both up front.
+fn bind(service: Service, port: u16) -> Result<TcpListener> {
+    let in_use = |on: &str| {
+        anyhow::anyhow!(
+            "port {port} for {service} is already in use{on} (is the blog already running? \
+             `cargo workbook doctor` lists busy ports)"
+        )
+    };
+    let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == io::ErrorKind::AddrInUse => return Err(in_use("")),
+        Err(error) => {
+            return Err(error).with_context(|| format!("binding port {port} for {service}"));
+        }
+    };
+    let port = listener.local_addr()?.port();
+    // Where a browser looks: what `localhost` resolves to, and IPv6's
+    // loopback even where the resolver does not say so.
+    let mut others: Vec<SocketAddr> = ("localhost", port)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    others.push(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)));
+    for addr in others {
+        if addr.ip() == Ipv4Addr::LOCALHOST {
+            continue;
+        }
+        // Binding it and letting go at once: it is only a question. A machine
+        // without IPv6 answers "address not available", which is no conflict.
+        if let Err(error) = TcpListener::bind(addr)
+            && error.kind() == io::ErrorKind::AddrInUse
+        {
+            return Err(in_use(&format!(
+                " on {addr}, where a browser looks for localhost:{port}"
+            )));
         }
     }
+    Ok(listener)
 }
 
 /// The running services.
 pub struct RunningSystem {
     plan: Plan,
-    children: BTreeMap<String, Child>,
+    supervisors: BTreeMap<Service, Supervisor>,
 }
 
 impl RunningSystem {
+    /// The plan, with the real ports.
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    pub fn url(&self, service: &str) -> String {
+    pub fn url(&self, service: Service) -> String {
         self.plan.url(service)
     }
 
     /// The process id of every running service.
-    pub fn pids(&self) -> Vec<(String, u32)> {
-        self.children
+    pub fn pids(&self) -> Vec<(Service, u32)> {
+        self.supervisors
             .iter()
-            .filter_map(|(name, child)| Some((name.clone(), child.id()?)))
+            .filter_map(|(&service, supervisor)| Some((service, supervisor.status.borrow().pid?)))
             .collect()
+    }
+
+    /// What the supervisor of `service` knows, if it is supervised.
+    pub fn status(&self, service: Service) -> Option<Status> {
+        Some(*self.supervisors.get(&service)?.status.borrow())
     }
 
     /// Prints where everything is.
     pub fn print_urls(&self) {
         println!("\nThe blog is running (Ctrl-C stops every service):\n");
-        for service in SERVICES {
-            let program = &self.plan.programs[service.name];
+        for service in Service::ALL {
+            let program = &self.plan.programs[&service];
+            let pid = self
+                .status(service)
+                .and_then(|s| s.pid)
+                .map_or_else(String::new, |pid| format!("pid {pid}"));
             println!(
-                "  {:<11} http://localhost:{:<5}  {:<44} [{}]",
-                service.name,
-                self.plan.port(service.name),
-                service.role,
+                "  {:<11} {:<22} {:<10} {:<44} [{}]",
+                service.name(),
+                self.plan.browser_url(service),
+                pid,
+                service.role(),
                 program.origin
             );
         }
         println!(
-            "\n  Open http://localhost:{}/ in your browser.",
-            self.plan.port("client")
+            "\n  Open {}/ in your browser.",
+            self.plan.browser_url(Service::Client)
         );
-        println!("  Data is kept in {}\n", self.plan.data_dir.display());
+        println!("  Data is kept in {}", self.plan.data_dir.display());
+        println!(
+            "  A service that dies is started again, as Kubernetes would (try `kill -9 PID`).\n"
+        );
     }
 
-    /// Starts one service and waits until it is healthy.
-    pub async fn start_service(&mut self, name: &str) -> Result<()> {
-        let program = self
-            .plan
-            .programs
-            .get(name)
-            .with_context(|| format!("no service {name}"))?
-            .clone();
-        // Another process on our port would answer our health check and hide
-        // the fact that this service could not start: refuse up front.
-        let port = self.plan.port(name);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-            bail!(
-                "port {port} for {name} is already in use (is the blog already running? \
-                 `cargo workbook doctor` lists busy ports)"
-            );
+    /// What `blog up` and `cargo workbook up` do once launched: show where
+    /// everything is, look after the services until Ctrl-C or SIGTERM, then
+    /// stop them in order and say how each ended.
+    pub async fn run_until_signal(self) {
+        // Listen for Ctrl-C before saying that it stops the blog.
+        let signal = blog_runtime::shutdown_signal();
+        self.print_urls();
+        signal.await;
+        println!("\nStopping the blog, the client first and the bus last...");
+        for (service, stopped) in self.stop(Duration::from_secs(10)).await {
+            println!("  {:<11} {stopped}", service.name());
         }
-        let mut command = Command::new(&program.program);
-        command
-            .args(&program.args)
-            .envs(self.plan.env_for(name))
-            .kill_on_drop(true)
-            .stdin(Stdio::null());
-        match &self.plan.logs {
-            Logs::Prefixed => {
-                command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+
+    /// Starts one service on its port, waits until it is ready, and
+    /// supervises it from then on.
+    pub async fn start_service(&mut self, service: Service) -> Result<()> {
+        self.supervise(service, None).await
+    }
+
+    /// [`Self::start_service`], on `listener` if the port is bound already.
+    async fn supervise(&mut self, service: Service, listener: Option<TcpListener>) -> Result<()> {
+        if let Some(supervisor) = self.supervisors.get(&service) {
+            if !supervisor.task.is_finished() {
+                bail!("{service} is already running");
             }
-            Logs::Dir(dir) => {
-                std::fs::create_dir_all(dir)?;
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join(format!("{name}.log")))?;
-                command.stdout(file.try_clone()?).stderr(file);
-            }
+            // It stopped on its own earlier: start it afresh.
+            self.supervisors.remove(&service);
         }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {name} with {}", program.program.display()))?;
-        if let Logs::Prefixed = self.plan.logs {
-            prefix_lines(name, child.stdout.take());
-            prefix_lines(name, child.stderr.take());
-        }
-        let health = format!("{}/healthz", self.plan.url(name));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "{name} exited during start-up ({status}); see its log{}",
-                    self.log_hint(name)
-                );
-            }
-            if client
-                .get(&health)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                if let Some(status) = child.try_wait()? {
-                    bail!(
-                        "{name} exited during start-up ({status}){}",
-                        self.log_hint(name)
-                    );
-                }
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{name} did not answer {health} within 30 s{}",
-                    self.log_hint(name)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.children.insert(name.to_string(), child);
+        let spawner = Spawner {
+            service,
+            program: self
+                .plan
+                .programs
+                .get(&service)
+                .with_context(|| format!("no program for {service}"))?
+                .clone(),
+            env: self.plan.env_for(service),
+            port: self.plan.port(service),
+            logs: self.plan.logs.clone(),
+            health: format!("{}/healthz", self.plan.url(service)),
+        };
+        let process = spawner.start(listener).await?;
+        let (status_tx, status) = watch::channel(Status {
+            pid: process.child.id(),
+            restarts: 0,
+        });
+        let (requests, requested) = oneshot::channel();
+        let task = tokio::spawn(supervise(spawner, process, requested, status_tx));
+        self.supervisors.insert(
+            service,
+            Supervisor {
+                requests,
+                status,
+                task,
+            },
+        );
         Ok(())
     }
 
-    fn log_hint(&self, name: &str) -> String {
-        match &self.plan.logs {
-            Logs::Dir(dir) => {
-                let log =
-                    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                format!(
-                    ":\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-            }
-            Logs::Prefixed => " above".to_string(),
-        }
+    /// Waits until `service` has been restarted at least `restarts` times
+    /// and is healthy again, for at most `within`.
+    pub async fn wait_for_restarts(
+        &mut self,
+        service: Service,
+        restarts: u32,
+        within: Duration,
+    ) -> Result<Status> {
+        let supervisor = self
+            .supervisors
+            .get_mut(&service)
+            .with_context(|| format!("{service} is not supervised"))?;
+        let status = tokio::time::timeout(
+            within,
+            supervisor
+                .status
+                .wait_for(|s| s.restarts >= restarts && s.pid.is_some()),
+        )
+        .await
+        .with_context(|| format!("{service} was not back within {within:?}"))?
+        .with_context(|| format!("the supervisor of {service} ended"))?;
+        Ok(*status)
     }
 
-    /// Sends SIGTERM (what `docker stop` sends) and waits up to `grace`; kills it after that.
-    pub async fn stop_service(&mut self, name: &str, grace: Duration) -> Result<Stopped> {
-        let mut child = self
-            .children
-            .remove(name)
-            .with_context(|| format!("{name} is not running"))?;
-        Ok(terminate(&mut child, grace).await)
+    /// Sends SIGTERM (what `docker stop` sends) and waits up to `grace`;
+    /// kills it after that. It stays stopped until [`Self::start_service`].
+    pub async fn stop_service(&mut self, service: Service, grace: Duration) -> Result<Stopped> {
+        self.end_supervision(service, Request::Stop(grace)).await
     }
 
-    /// SIGKILL: the process gets no chance to clean up, like a crash or a power cut.
-    pub async fn kill_service(&mut self, name: &str) -> Result<()> {
-        let mut child = self
-            .children
-            .remove(name)
-            .with_context(|| format!("{name} is not running"))?;
-        child.kill().await?;
-        Ok(())
+    /// SIGKILL: the process gets no chance to clean up, like a crash or a
+    /// power cut. Unlike a crash, it is not restarted.
+    pub async fn kill_service(&mut self, service: Service) -> Result<Stopped> {
+        self.end_supervision(service, Request::Kill).await
     }
 
-    /// Stops every service, the client first and the bus last.
-    pub async fn stop(mut self, grace: Duration) -> Vec<(String, Stopped)> {
+    async fn end_supervision(&mut self, service: Service, request: Request) -> Result<Stopped> {
+        let supervisor = self
+            .supervisors
+            .remove(&service)
+            .with_context(|| format!("{service} is not running"))?;
+        // If the supervisor already ended, its result says how.
+        let _ = supervisor.requests.send(request);
+        supervisor
+            .task
+            .await
+            .with_context(|| format!("the supervisor of {service} failed"))
+    }
+
+    /// Stops every service, the client first and the bus last, so nothing
+    /// is left sending events to a bus that is gone.
+    pub async fn stop(mut self, grace: Duration) -> Vec<(Service, Stopped)> {
         let mut stopped = Vec::new();
-        for service in SERVICES.iter().rev() {
-            if let Some(mut child) = self.children.remove(service.name) {
-                stopped.push((service.name.to_string(), terminate(&mut child, grace).await));
+        for service in Service::ALL.into_iter().rev() {
+            if let Ok(how) = self.stop_service(service, grace).await {
+                stopped.push((service, how));
             }
         }
         stopped
     }
 }
 
-async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
-    let started = Instant::now();
-    if let Some(pid) = child.id() {
-        // SAFETY: sending a signal to a process we started; no memory is involved.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
-    }
-    match tokio::time::timeout(grace, child.wait()).await {
-        Ok(Ok(status)) => Stopped {
-            code: status.code(),
-            took: started.elapsed(),
-            killed: false,
-        },
-        _ => {
-            let _ = child.kill().await;
-            Stopped {
-                code: None,
-                took: started.elapsed(),
-                killed: true,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_service_is_told_where_its_links_are_and_which_origin_the_page_has() {
+        let plan = Plan::reference("/bin/blog".as_ref(), "/tmp/blog-data", Logs::Prefixed);
+        let env =
+            |service| -> BTreeMap<String, String> { plan.env_for(service).into_iter().collect() };
+        assert_eq!(
+            env(Service::EventBus)["SUBSCRIBERS"],
+            "http://127.0.0.1:4000,http://127.0.0.1:4001,http://127.0.0.1:4002,http://127.0.0.1:4003"
+        );
+        // The service itself calls posts; the page in the browser does too.
+        assert_eq!(env(Service::Comments)["POSTS_URL"], "http://127.0.0.1:4000");
+        assert_eq!(env(Service::Client)["POSTS_URL"], "http://localhost:4000");
+        assert_eq!(env(Service::Client)["QUERY_URL"], "http://localhost:4002");
+        for service in Service::ALL {
+            let env = env(service);
+            assert_eq!(
+                env["CORS_ORIGINS"], "http://localhost:3000,http://127.0.0.1:3000",
+                "{service}"
+            );
+            assert_eq!(env["PORT"], service.default_port().to_string());
+            assert_eq!(env["DATA_DIR"], "/tmp/blog-data");
+            for link in service.links() {
+                assert!(
+                    env.contains_key(link.variable),
+                    "{service}: {}",
+                    link.variable
+                );
             }
         }
     }
-}
-
-fn prefix_lines(name: &str, stream: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>) {
-    let Some(stream) = stream else { return };
-    let name = name.to_string();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            println!("[{name:>10}] {line}");
-        }
-    });
 }

@@ -3,11 +3,10 @@
 //! - [`run_service`]: start one service by name, configured from the
 //!   environment. The `blog` binary, and so every Docker image, runs this.
 //! - [`launcher`]: start several services as separate processes, wait until
-//!   each is healthy, stop them gracefully. `cargo workbook up` and the
-//!   end-to-end tests use it.
-//! - [`bench`]: `blog bench`, the system's throughput, lag and memory.
+//!   each is healthy, restart one that dies, stop them gracefully in order.
+//!   `blog up`, `cargo workbook up`, the benchmark and the end-to-end tests
+//!   use it.
 
-pub mod bench;
 pub mod launcher;
 
 // ANCHOR: mine

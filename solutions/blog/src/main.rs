@@ -1,35 +1,67 @@
 //! `blog <service>` runs one service of the blog in this process; the Docker
-//! image runs exactly this. `blog up` runs all six as separate processes.
+//! image runs exactly this. `blog up` runs all six as separate processes and
+//! looks after them. The services and what they do come from the catalogue.
 
-use std::time::Duration;
+use std::path::PathBuf;
 
-use blog::launcher::{Logs, Plan, SERVICES};
+use blog::launcher::{Logs, Plan};
+use blog_catalogue::Service;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-const USAGE: &str = "usage: blog <posts|comments|query|moderation|event-bus|client>
-       blog up [--data-dir DIR]
-       blog bench [--seconds N] [--clients N] [--rate N]
+#[derive(Parser)]
+#[command(
+    name = "blog",
+    about = "The blog: run one of its services, or all of them.",
+    after_help = "Each service reads its configuration from environment variables (PORT, HOST, \
+                  DATA_DIR, EVENT_BUS_URL, ...) with defaults that work on localhost."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Each service reads its configuration from environment variables (PORT, HOST,
-DATA_DIR, EVENT_BUS_URL, ...) with defaults that work on localhost.";
+/// The commands besides the services themselves, which [`cli`] adds from the catalogue.
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service as its own process until Ctrl-C, starting again any that dies.
+    Up {
+        /// Where the services keep their data.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Put every service on a free port instead of its default one
+        /// (to run a second blog beside the first).
+        #[arg(long)]
+        free_ports: bool,
+    },
+}
+
+/// The command line: [`Cli`], plus one subcommand per service of the catalogue.
+fn cli() -> clap::Command {
+    Service::ALL
+        .into_iter()
+        .fold(Cli::command(), |cli, service| {
+            cli.subcommand(
+                clap::Command::new(service.name())
+                    .about(format!("Run the {service} service ({})", service.role())),
+            )
+        })
+}
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("up") => up(&args[1..]).await,
-        Some("bench") => bench(&args[1..]).await,
-        Some(service) if SERVICES.iter().any(|s| s.name == service) => {
+    let matches = cli().get_matches();
+    let service = matches
+        .subcommand_name()
+        .and_then(|name| name.parse::<Service>().ok());
+    let result = match service {
+        Some(service) => {
             blog_runtime::init_tracing();
-            blog::run_service(service).await
+            blog::run_service(service.name()).await
         }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            std::process::exit(2);
-        }
+        None => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => run(cli).await,
+            Err(error) => error.exit(),
+        },
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
@@ -37,39 +69,19 @@ async fn main() {
     }
 }
 
-async fn bench(args: &[String]) -> anyhow::Result<()> {
-    let mut settings = blog::bench::Settings::default();
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value: u64 = args
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--seconds" => settings.seconds = value,
-            "--clients" => settings.clients = value as usize,
-            "--rate" => settings.rate = value as u32,
-            "--posts" => settings.posts = value as usize,
-            other => anyhow::bail!("unknown option {other}; see `blog --help`"),
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up {
+            data_dir,
+            free_ports,
+        } => {
+            let me = std::env::current_exe()?;
+            let mut plan = Plan::reference(&me, data_dir, Logs::Prefixed);
+            if free_ports {
+                plan = plan.on_free_ports();
+            }
+            plan.launch().await?.run_until_signal().await;
+            Ok(())
         }
     }
-    blog::bench::run(&std::env::current_exe()?, settings).await
-}
-
-async fn up(args: &[String]) -> anyhow::Result<()> {
-    let data_dir: std::path::PathBuf = match args {
-        [] => "./data".into(),
-        [flag, dir] if flag == "--data-dir" => dir.into(),
-        _ => anyhow::bail!("usage: blog up [--data-dir DIR]"),
-    };
-    let me = std::env::current_exe()?;
-    let plan = Plan::reference(&me, data_dir, Logs::Prefixed);
-    let system = plan.launch().await?;
-    system.print_urls();
-    blog_runtime::shutdown_signal().await;
-    println!("\nStopping the blog...");
-    for (name, stopped) in system.stop(Duration::from_secs(10)).await {
-        println!("  {name:<11} {stopped}");
-    }
-    Ok(())
 }

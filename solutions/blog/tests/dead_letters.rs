@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use blog::launcher::{Logs, Plan, RunningSystem};
+use blog_catalogue::Service;
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -48,8 +49,7 @@ async fn launch(data: &tempfile::TempDir) -> RunningSystem {
         data.path().join("data"),
         Logs::Dir(data.path().join("logs")),
     )
-    .with_free_ports()
-    .unwrap();
+    .on_free_ports();
     plan.extra_env
         .push(("DEAD_LETTER_AFTER".into(), "3".into()));
     plan.launch().await.expect("all six services start")
@@ -74,7 +74,7 @@ async fn a_poison_event_is_parked_and_the_blog_goes_on() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let bus = system.url("event-bus");
+    let bus = system.url(Service::EventBus);
 
     // The request is now refused at the door.
     let (status, body) = send(
@@ -99,14 +99,14 @@ async fn a_poison_event_is_parked_and_the_blog_goes_on() {
     // A post and a comment made now reach query, with the final status.
     let (status, post) = send(
         client
-            .post(format!("{}/posts/create", system.url("posts")))
+            .post(format!("{}/posts/create", system.url(Service::Posts)))
             .json(&json!({"title": "After the poison"})),
     )
     .await;
     assert_eq!(status, 201, "{post}");
     let post_id = post["id"].as_str().unwrap().to_string();
     // Comments learns of the post through the bus, behind the poison event.
-    let comments_url = format!("{}/posts/{post_id}/comments", system.url("comments"));
+    let comments_url = format!("{}/posts/{post_id}/comments", system.url(Service::Comments));
     let started = Instant::now();
     let comment_id = loop {
         let (status, list) = send(
@@ -126,7 +126,7 @@ async fn a_poison_event_is_parked_and_the_blog_goes_on() {
     };
     wait_for(
         &client,
-        &format!("{}/posts", system.url("query")),
+        &format!("{}/posts", system.url(Service::Query)),
         "the approved comment",
         |posts| {
             let comments = posts[&post_id]["comments"]
@@ -146,16 +146,18 @@ async fn a_poison_event_is_parked_and_the_blog_goes_on() {
         &format!("{bus}/subscribers"),
         "the poison event parked",
         |all| {
-            ["comments", "query", "moderation"].iter().all(|service| {
-                all.as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|line| line["url"] == system.url(service) && line["parked"] == 1)
-            })
+            [Service::Comments, Service::Query, Service::Moderation]
+                .into_iter()
+                .all(|service| {
+                    all.as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|line| line["url"] == system.url(service) && line["parked"] == 1)
+                })
         },
     )
     .await;
-    let line_of = |service: &str| {
+    let line_of = |service: Service| {
         subscribers
             .as_array()
             .unwrap()
@@ -165,11 +167,11 @@ async fn a_poison_event_is_parked_and_the_blog_goes_on() {
             .clone()
     };
     assert_eq!(
-        line_of("posts")["parked"],
+        line_of(Service::Posts)["parked"],
         0,
         "posts took the event (it reads no PostCreated data): {subscribers}"
     );
-    let query = line_of("query");
+    let query = line_of(Service::Query);
     let name = query["name"].as_str().unwrap();
     let (status, parked) = send(client.get(format!("{bus}/subscribers/{name}/parked"))).await;
     assert_eq!(status, 200, "{parked}");

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use blog::launcher::{Logs, Plan, RunningSystem};
+use blog_catalogue::Service;
 use serde_json::{Value, json};
 
 async fn launch(data: &tempfile::TempDir) -> RunningSystem {
@@ -12,8 +13,7 @@ async fn launch(data: &tempfile::TempDir) -> RunningSystem {
         data.path().join("data"),
         Logs::Dir(data.path().join("logs")),
     )
-    .with_free_ports()
-    .unwrap();
+    .on_free_ports();
     plan.launch()
         .await
         .expect("all six services start and answer /healthz")
@@ -53,7 +53,7 @@ async fn wait_for_query(
 ) -> Value {
     let started = Instant::now();
     loop {
-        let posts = get_json(format!("{}/posts", system.url("query"))).await;
+        let posts = get_json(format!("{}/posts", system.url(Service::Query))).await;
         if check(&posts) {
             return posts;
         }
@@ -74,7 +74,7 @@ fn status_of(posts: &Value, post: &str, comment: &str) -> Option<String> {
 
 async fn create_post(system: &RunningSystem, title: &str) -> String {
     let post = post_json(
-        format!("{}/posts/create", system.url("posts")),
+        format!("{}/posts/create", system.url(Service::Posts)),
         json!({ "title": title }),
     )
     .await;
@@ -84,7 +84,7 @@ async fn create_post(system: &RunningSystem, title: &str) -> String {
 /// Comments only accepts comments for posts it has heard of (through the
 /// bus), so right after creating a post we may have to try again briefly.
 async fn create_comment(system: &RunningSystem, post: &str, content: &str) -> String {
-    let url = format!("{}/posts/{post}/comments", system.url("comments"));
+    let url = format!("{}/posts/{post}/comments", system.url(Service::Comments));
     let started = Instant::now();
     loop {
         let response = client()
@@ -137,7 +137,11 @@ async fn a_comment_travels_through_every_service_and_comes_back_moderated() {
     );
 
     // The comments service has the final statuses too (CommentModerated came back to it).
-    let listed = get_json(format!("{}/posts/{post}/comments", system.url("comments"))).await;
+    let listed = get_json(format!(
+        "{}/posts/{post}/comments",
+        system.url(Service::Comments)
+    ))
+    .await;
     let statuses: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -172,12 +176,12 @@ async fn query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_d
 
     // Query goes away; the rest keeps working and the bus keeps its events.
     system
-        .stop_service("query", Duration::from_secs(5))
+        .stop_service(Service::Query, Duration::from_secs(5))
         .await
         .unwrap();
     let second = create_post(&system, "Written while query was down").await;
     let during_query = create_comment(&system, &post, "query cannot see me yet").await;
-    system.start_service("query").await.unwrap();
+    system.start_service(Service::Query).await.unwrap();
     wait_for_query(&system, "what happened while it was down", |p| {
         p[&second]["title"] == "Written while query was down"
             && status_of(p, &post, &during_query).as_deref() == Some("approved")
@@ -186,7 +190,7 @@ async fn query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_d
 
     // Moderation goes away: new comments wait as pending, then get decided.
     system
-        .stop_service("moderation", Duration::from_secs(5))
+        .stop_service(Service::Moderation, Duration::from_secs(5))
         .await
         .unwrap();
     let waiting = create_comment(&system, &post, "an orange waits for moderation").await;
@@ -199,7 +203,7 @@ async fn query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_d
         Some("pending"),
         "without moderation it stays pending"
     );
-    system.start_service("moderation").await.unwrap();
+    system.start_service(Service::Moderation).await.unwrap();
     let posts = wait_for_query(&system, "the waiting comment rejected", |p| {
         status_of(p, &post, &waiting).as_deref() == Some("rejected")
     })
@@ -232,8 +236,7 @@ async fn a_port_already_taken_is_reported_instead_of_trusting_whoever_answers() 
         data.path().join("data"),
         Logs::Dir(data.path().join("logs")),
     )
-    .with_free_ports()
-    .unwrap();
+    .on_free_ports();
     // Something else already listens where posts should, and even answers
     // /healthz (another copy of the blog, say): its health is not ours.
     let squatter = blog_runtime::Server::start(
@@ -242,7 +245,7 @@ async fn a_port_already_taken_is_reported_instead_of_trusting_whoever_answers() 
     )
     .await
     .unwrap();
-    plan.ports.insert("posts".into(), squatter.addr().port());
+    plan.ports.insert(Service::Posts, squatter.addr().port());
 
     let error = match plan.launch().await {
         Ok(_) => panic!("the launch must fail when a port is taken"),
@@ -253,4 +256,138 @@ async fn a_port_already_taken_is_reported_instead_of_trusting_whoever_answers() 
         "{error}"
     );
     squatter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_taken_on_ipv6_localhost_is_reported_too() {
+    // A browser asked for localhost may well try [::1] first: something
+    // listening there would get the page's requests instead of the blog.
+    let squatter = match std::net::TcpListener::bind("[::1]:0") {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("SKIPPED: this machine has no IPv6 loopback ({error})");
+            return;
+        }
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut plan = Plan::reference(
+        env!("CARGO_BIN_EXE_blog").as_ref(),
+        data.path().join("data"),
+        Logs::Dir(data.path().join("logs")),
+    )
+    .on_free_ports();
+    let port = squatter.local_addr().unwrap().port();
+    plan.ports.insert(Service::Posts, port);
+
+    let error = match plan.launch().await {
+        Ok(_) => panic!("the launch must fail when [::1]:{port} is taken"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains(&format!(
+            "port {port} for posts is already in use on [::1]:{port}"
+        )),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_killed_with_sigkill_is_started_again_and_the_blog_still_works() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let data = tempfile::tempdir().unwrap();
+    let mut system = launch(&data).await;
+    let post = create_post(&system, "Before the crashes").await;
+    let first = create_comment(&system, &post, "written before the crashes").await;
+
+    // A crash of a service the others call, then of the bus itself.
+    for victim in [Service::Comments, Service::EventBus] {
+        let before = system.status(victim).expect("supervised");
+        let pid = before.pid.expect("running");
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+        let after = system
+            .wait_for_restarts(victim, before.restarts + 1, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        assert_ne!(after.pid, Some(pid), "{victim} runs in a new process");
+        // Healthy again, on the same address.
+        let health = client()
+            .get(format!("{}/healthz", system.url(victim)))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            health.status().is_success(),
+            "{victim}: {}",
+            health.status()
+        );
+    }
+
+    let second = create_comment(&system, &post, "written after the crashes").await;
+    wait_for_query(&system, "both comments approved", |p| {
+        status_of(p, &post, &first).as_deref() == Some("approved")
+            && status_of(p, &post, &second).as_deref() == Some("approved")
+    })
+    .await;
+    let said = std::fs::read_to_string(data.path().join("logs/launcher.log")).unwrap();
+    for victim in ["comments", "event-bus"] {
+        assert!(
+            said.contains(&format!("{victim}: died (signal: 9"))
+                && said.contains(&format!("{victim}: is back")),
+            "the launcher says what happened to {victim}:\n{said}"
+        );
+    }
+    system.stop(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_stopped_on_purpose_stays_stopped_and_frees_its_port() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let data = tempfile::tempdir().unwrap();
+    let mut system = launch(&data).await;
+    let pid = system.status(Service::Moderation).unwrap().pid.unwrap();
+    // What `kill PID` does, and what the book's chapters 4 and 5 ask for.
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+
+    let port = system.plan().port(Service::Moderation);
+    let started = Instant::now();
+    let free = loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => break listener,
+            Err(error) => assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "port {port} still taken 10 s after moderation was stopped: {error}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(free);
+    // The launcher says what it saw, and does not start it again.
+    let log = data.path().join("logs/launcher.log");
+    let said = loop {
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        if said.contains("moderation: stopped (exit code 0)") {
+            break said;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the launcher never said that moderation stopped:\n{said}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!said.contains("moderation: is back"), "{said}");
+    assert_eq!(system.status(Service::Moderation).unwrap().pid, None);
+
+    // Started again by hand, it works as before.
+    system.start_service(Service::Moderation).await.unwrap();
+    let post = create_post(&system, "Moderated again").await;
+    let comment = create_comment(&system, &post, "an orange, once more").await;
+    wait_for_query(&system, "the comment rejected", |p| {
+        status_of(p, &post, &comment).as_deref() == Some("rejected")
+    })
+    .await;
+    system.stop(Duration::from_secs(10)).await;
 }

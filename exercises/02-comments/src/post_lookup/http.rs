@@ -42,7 +42,9 @@ impl PostsOverHttp {
         // posts, "{posts_url}/posts". Careful: `posts_url` may end with a '/'
         // ("http://localhost:4000/"); trim it first (`trim_end_matches('/')`).
         let _ = posts_url;
-        todo!("TODO 1 in src/post_lookup/http.rs: PostsOverHttp::new must build an HTTP client that gives up after {timeout:?}")
+        todo!(
+            "TODO 1 in src/post_lookup/http.rs: PostsOverHttp::new must build an HTTP client that gives up after {timeout:?}"
+        )
     }
 }
 // ANCHOR_END: new

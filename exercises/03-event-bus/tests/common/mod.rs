@@ -1,24 +1,26 @@
-//! Helpers shared by the bus's test files: talking to the bus, and fake
-//! subscribers that record what the bus delivers to them.
+//! What the bus's test files share: starting the bus (in-process, or its
+//! binary as a process), reading its log, what a subscriber has received,
+//! and a subscriber that refuses the types it is told to.
+//!
+//! The plumbing every spec file of the workbook needs (sending a request,
+//! a fake service that is up, failing or down, waiting for a condition)
+//! comes from the test kit, `blog_testkit`.
 
 #![allow(dead_code)] // each test file uses its own share of these
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use blog_runtime::Server;
+use blog_testkit::{FakeService, ServiceProcess, eventually, send, spawn_service};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// How long any "eventually" in these tests may take before it counts as a failure.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -61,16 +63,6 @@ pub fn advice(status: u16, body: &Value) -> String {
             .to_string(),
         _ => String::new(),
     }
-}
-
-/// Sends a request and returns the status and the JSON body (or the text
-/// wrapped in a string when it is not JSON).
-pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the bus should answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
 }
 
 /// Publishes one event and returns the seq the bus gave it.
@@ -182,41 +174,52 @@ pub fn seqs_of(events: &[Value]) -> Vec<u64> {
         .collect()
 }
 
-/// Polls `check` until it returns true; fails with `what` after [`PATIENCE`].
-pub async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {PATIENCE:?} waiting until {what}"
+/// What a subscriber has received, however it is faked: the test kit's
+/// [`FakeService`], or the [`PickySubscriber`] of the dead-letter tests.
+pub trait Subscriber {
+    /// Everything it accepted so far, in arrival order.
+    fn received(&self) -> Vec<Value>;
+
+    fn received_seqs(&self) -> Vec<u64> {
+        seqs_of(&self.received())
+    }
+
+    /// Waits until every seq in `1..=last` has arrived at least once.
+    async fn wait_for_all(&self, name: &str, last: u64) {
+        let missing = |seqs: &[u64]| (1..=last).find(|seq| !seqs.contains(seq));
+        if eventually(PATIENCE, async || missing(&self.received_seqs()).is_none()).await {
+            return;
+        }
+        let seqs = self.received_seqs();
+        let missing = missing(&seqs).unwrap_or_default();
+        panic!(
+            "gave up after {PATIENCE:?} waiting until {name} has received every event up to \
+             seq {last}: it has received {} event(s) {seqs:?}, and seq {missing} is missing.\n\
+             Delivery is src/delivery.rs: each subscriber's task must send every stored event \
+             to it, in order, again and again until it is accepted (answers 2xx). If a panic \
+             message printed above names a TODO, that one is next.",
+            seqs.len()
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// An address on which nothing listens (for now): bind port 0, note the
-/// port, let it go.
-pub fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+impl Subscriber for FakeService {
+    fn received(&self) -> Vec<Value> {
+        FakeService::received(self)
+    }
 }
 
-/// A stand-in for a service: accepts `POST /events` and records each event,
-/// answers 503 while it is switched to unhealthy, and refuses the event
-/// types it was told to refuse.
-pub struct FakeSubscriber {
+/// A subscriber that can be told to refuse the events of one type, with a
+/// status of its choosing, like a service that cannot read them. It counts
+/// every attempt to deliver each seq, accepted or not.
+pub struct PickySubscriber {
     server: Server,
-    state: FakeState,
+    state: PickyState,
 }
 
 #[derive(Clone, Default)]
-struct FakeState {
+struct PickyState {
     received: Arc<Mutex<Vec<Value>>>,
-    healthy: Arc<AtomicBool>,
     /// Event type → the status answered to it.
     refused: Arc<Mutex<HashMap<String, u16>>>,
     /// Seq → how many times it was sent to us, accepted or not.
@@ -224,17 +227,11 @@ struct FakeState {
 }
 
 async fn receive(
-    State(state): State<FakeState>,
+    State(state): State<PickyState>,
     Json(event): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     if let Some(seq) = event["seq"].as_u64() {
         *state.attempts.lock().unwrap().entry(seq).or_default() += 1;
-    }
-    if !state.healthy.load(Ordering::SeqCst) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "not now"})),
-        );
     }
     let kind = event["type"].as_str().unwrap_or_default();
     if let Some(&status) = state.refused.lock().unwrap().get(kind) {
@@ -245,39 +242,21 @@ async fn receive(
     (StatusCode::OK, Json(json!({"status": "OK"})))
 }
 
-impl FakeSubscriber {
-    pub async fn start(healthy: bool) -> FakeSubscriber {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), healthy).await
-    }
-
-    /// Starts on a given address (retrying briefly if the port is not free yet).
-    pub async fn start_on(addr: SocketAddr, healthy: bool) -> FakeSubscriber {
-        let state = FakeState::default();
-        state.healthy.store(healthy, Ordering::SeqCst);
+impl PickySubscriber {
+    /// Starts it on `127.0.0.1:0`, accepting every event until told otherwise.
+    pub async fn start() -> PickySubscriber {
+        let state = PickyState::default();
         let router = Router::new()
             .route("/events", post(receive))
             .with_state(state.clone());
-        let mut tries = 0;
-        let server = loop {
-            match Server::start(addr, router.clone()).await {
-                Ok(server) => break server,
-                Err(error) if tries < 50 => {
-                    tries += 1;
-                    eprintln!("fake subscriber could not bind {addr} yet: {error}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(error) => panic!("fake subscriber could not bind {addr}: {error}"),
-            }
-        };
-        FakeSubscriber { server, state }
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), router)
+            .await
+            .expect("a fake subscriber can listen on 127.0.0.1:0");
+        PickySubscriber { server, state }
     }
 
     pub fn url(&self) -> String {
         self.server.url()
-    }
-
-    pub fn set_healthy(&self, healthy: bool) {
-        self.state.healthy.store(healthy, Ordering::SeqCst);
     }
 
     /// From now on, answer `status` to every event of type `kind`.
@@ -305,42 +284,14 @@ impl FakeSubscriber {
             .unwrap_or(0)
     }
 
-    /// Everything accepted so far, in arrival order.
-    pub fn received(&self) -> Vec<Value> {
-        self.state.received.lock().unwrap().clone()
-    }
-
-    pub fn received_seqs(&self) -> Vec<u64> {
-        seqs_of(&self.received())
-    }
-
-    pub fn forget(&self) {
-        self.state.received.lock().unwrap().clear();
-    }
-
-    /// Waits until every seq in `1..=last` has arrived at least once.
-    pub async fn wait_for_all(&self, name: &str, last: u64) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let seqs = self.received_seqs();
-            let Some(missing) = (1..=last).find(|seq| !seqs.contains(seq)) else {
-                return;
-            };
-            assert!(
-                Instant::now() < deadline,
-                "gave up after {PATIENCE:?} waiting until {name} has received every event up to \
-                 seq {last}: it has received {} event(s) {seqs:?}, and seq {missing} is missing.\n\
-                 Delivery is src/delivery.rs: each subscriber's task must send every stored event \
-                 to it, in order, again and again until it is accepted (answers 2xx). If a panic \
-                 message printed above names a TODO, that one is next.",
-                seqs.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
     pub async fn stop(self) {
         self.server.stop().await;
+    }
+}
+
+impl Subscriber for PickySubscriber {
+    fn received(&self) -> Vec<Value> {
+        self.state.received.lock().unwrap().clone()
     }
 }
 
@@ -354,48 +305,17 @@ pub fn bus_binary() -> &'static str {
         .expect("cargo sets CARGO_BIN_EXE_<name> for the package's binary")
 }
 
-/// The real binary, run as a child process on a port of its own.
-pub struct BusProcess {
-    pub child: Child,
-    pub url: String,
-}
-
-/// Starts the bus binary on `data_dir`, delivering to `subscribers`
-/// (comma-separated), and waits until it is ready.
-pub async fn spawn_bus(data_dir: &Path, subscribers: &str) -> BusProcess {
-    // PORT=0 would work, but the process would not tell us which port it
-    // got: pick a free one here and hand it over.
-    let port = free_addr().port();
-    let mut child = Command::new(bus_binary())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATA_DIR", data_dir)
-        .env("SUBSCRIBERS", subscribers)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true) // a failing test leaves no stray process behind
-        .spawn()
-        .expect("the event-bus binary should start");
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the event-bus process exited before it was ready: {status}");
-        }
-        if let Ok(response) = client.get(format!("{url}/readyz")).send().await
-            && response.status().is_success()
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the event-bus process did not become ready at {url}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    BusProcess { child, url }
+/// Starts the real bus binary on port 0, on `data_dir`, delivering to
+/// `subscribers` (comma-separated), and returns once it has said where it
+/// listens (the bus is ready as soon as it listens).
+pub async fn spawn_bus(data_dir: &Path, subscribers: &str) -> ServiceProcess {
+    spawn_service(
+        Command::new(bus_binary())
+            .env("DATA_DIR", data_dir)
+            .env("SUBSCRIBERS", subscribers)
+            .env("RUST_LOG", "error"),
+    )
+    .await
 }
 
 /// In one run of the bus with no failed deliveries, a subscriber sees each

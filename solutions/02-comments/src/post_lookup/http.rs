@@ -50,11 +50,16 @@ impl PostLookup for PostsOverHttp {
                 .await
                 .map_err(|e| unavailable(error_chain(&e)))?;
             if !response.status().is_success() {
-                return Err(unavailable(format!("GET /posts answered {}", response.status())));
+                return Err(unavailable(format!(
+                    "GET /posts answered {}",
+                    response.status()
+                )));
             }
             // `GET /posts` is `{"<id>": {"id","title"}, ...}`: we only need the keys.
-            let posts: HashMap<String, IgnoredAny> =
-                response.json().await.map_err(|e| unavailable(error_chain(&e)))?;
+            let posts: HashMap<String, IgnoredAny> = response
+                .json()
+                .await
+                .map_err(|e| unavailable(error_chain(&e)))?;
             Ok(posts.contains_key(post_id.as_str()))
         })
     }

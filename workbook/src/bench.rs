@@ -1,7 +1,9 @@
-//! `blog bench`: how fast the whole system propagates comments, and what it costs.
+//! `cargo workbook bench`: how fast the whole system propagates comments, and
+//! what it costs. A maintainers' tool: it lives here, not in the `blog`
+//! binary that ships in the Docker image.
 //!
-//! It starts the six services as separate processes (the binary it runs from,
-//! so run it from a release build: `cargo workbook bench`), then measures:
+//! It starts the six services of the release `blog` binary as separate
+//! processes (`cargo workbook bench` builds it first), then measures:
 //!
 //! 1. **Throughput**: many clients create comments as fast as the system
 //!    accepts them for a fixed time; the clock stops when the query service
@@ -13,9 +15,13 @@
 //!
 //! Every event is durable: the bus commits to disk before it answers
 //! (several events share a commit when they arrive together).
+//!
+//! [`lag`] is the other measurement, the one chapter 4 shows: one comment at
+//! a time, and how long until the read model shows it (`--lag`).
+
+pub mod lag;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -24,7 +30,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::launcher::{Logs, Plan, RunningSystem, SERVICES};
+use blog::launcher::{Plan, RunningSystem};
+use blog_catalogue::Service;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -54,14 +61,16 @@ fn http() -> reqwest::Client {
         .expect("client builds")
 }
 
-/// Runs the whole benchmark and prints the report.
-pub async fn run(blog: &Path, settings: Settings) -> Result<()> {
-    let scratch = tempfile_dir()?;
-    let mut plan = Plan::reference(blog, scratch.join("data"), Logs::Dir(scratch.join("logs")))
-        .with_free_ports()?;
+/// Runs the whole benchmark on the services of `plan` (moved to free ports)
+/// and prints the report.
+pub async fn run(plan: Plan, settings: Settings) -> Result<()> {
+    let mut plan = plan.on_free_ports();
     plan.extra_env.push(("RUST_LOG".into(), "warn".into()));
-    println!("Starting the six services from {} ...", blog.display());
+    let program = &plan.programs[&Service::Posts].program;
+    println!("Starting the six services from {} ...", program.display());
     let system = plan.launch().await?;
+    // Let start-up work (the bus's first deliveries, query's replay) settle
+    // before memory is read "idle".
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = memory(&system);
 
@@ -82,7 +91,6 @@ pub async fn run(blog: &Path, settings: Settings) -> Result<()> {
     let mut lags = lag(&client, &system, &fresh_posts, &settings).await?;
     let loaded = memory(&system);
     system.stop(Duration::from_secs(10)).await;
-    let _ = std::fs::remove_dir_all(&scratch);
 
     lags.sort();
     println!(
@@ -107,31 +115,25 @@ pub async fn run(blog: &Path, settings: Settings) -> Result<()> {
         lags.len()
     );
     println!("memory     : resident set size, idle -> after the load");
-    for service in SERVICES {
+    for service in Service::ALL {
         let before = idle
             .iter()
-            .find(|(n, _)| n == service.name)
+            .find(|(s, _)| *s == service)
             .map(|(_, kb)| *kb)
             .unwrap_or(0);
         let after = loaded
             .iter()
-            .find(|(n, _)| n == service.name)
+            .find(|(s, _)| *s == service)
             .map(|(_, kb)| *kb)
             .unwrap_or(0);
         println!(
             "  {:<11} {:>6.1} MB -> {:>6.1} MB",
-            service.name,
+            service.name(),
             before as f64 / 1024.0,
             after as f64 / 1024.0
         );
     }
     Ok(())
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("blog-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -148,18 +150,18 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Resident memory in KiB of every service, from /proc.
-fn memory(system: &RunningSystem) -> Vec<(String, u64)> {
+fn memory(system: &RunningSystem) -> Vec<(Service, u64)> {
     system
         .pids()
         .into_iter()
-        .map(|(name, pid)| {
+        .map(|(service, pid)| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let kb = status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
                 .unwrap_or(0);
-            (name, kb)
+            (service, kb)
         })
         .collect()
 }
@@ -172,7 +174,7 @@ async fn create_posts(
     let mut ids = Vec::new();
     for n in 0..count {
         let response = client
-            .post(format!("{}/posts/create", system.url("posts")))
+            .post(format!("{}/posts/create", system.url(Service::Posts)))
             .json(&json!({ "title": format!("bench post {n}") }))
             .send()
             .await?;
@@ -190,14 +192,17 @@ async fn create_posts(
     for id in &ids {
         loop {
             let accepted = client
-                .post(format!("{}/posts/{id}/comments", system.url("comments")))
+                .post(format!(
+                    "{}/posts/{id}/comments",
+                    system.url(Service::Comments)
+                ))
                 .json(&json!({ "content": "first!" }))
                 .send()
                 .await?
                 .status()
                 == 201;
             let visible = client
-                .get(format!("{}/posts/{id}", system.url("query")))
+                .get(format!("{}/posts/{id}", system.url(Service::Query)))
                 .send()
                 .await?
                 .status()
@@ -237,7 +242,7 @@ async fn throughput(
             counter.clone(),
             posts.to_vec(),
         );
-        let comments = system.url("comments");
+        let comments = system.url(Service::Comments);
         workers.push(tokio::spawn(async move {
             let mut n = 0usize;
             while Instant::now() < stop_at {
@@ -270,7 +275,7 @@ async fn throughput(
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let model: Value = client
-            .get(format!("{}/posts", system.url("query")))
+            .get(format!("{}/posts", system.url(Service::Query)))
             .send()
             .await?
             .json()
@@ -315,7 +320,7 @@ async fn lag(
     for n in 0..total {
         ticker.tick().await;
         let (client, post) = (client.clone(), posts[n as usize % posts.len()].clone());
-        let (comments_url, query_url) = (system.url("comments"), system.url("query"));
+        let (comments_url, query_url) = (system.url(Service::Comments), system.url(Service::Query));
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
             let content = if n.is_multiple_of(10) {

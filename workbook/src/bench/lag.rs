@@ -1,10 +1,10 @@
-//! How far behind is the query service? A measurement of eventual consistency.
+//! How far behind is the query service? A measurement of eventual consistency
+//! (`cargo workbook bench --lag`; chapter 4 shows it).
 //!
-//! Starts the back end of the blog inside this one process: the event bus,
-//! posts, comments, moderation and query, each on a free port of 127.0.0.1
-//! with its data in a temporary folder. Then it writes comments one at a
-//! time, as a reader would, and for each one measures, from the moment the
-//! comment is sent, how long until
+//! Starts the blog's services as separate processes, each on a free port of
+//! 127.0.0.1 with its data in a temporary folder, exactly as `cargo workbook
+//! up` would. Then it writes comments one at a time, as a reader would, and
+//! for each one measures, from the moment the comment is sent, how long until
 //!
 //! - the comments service answers 201 (the comment is stored: the truth),
 //! - the query service's `GET /posts` shows it at all (still `pending`),
@@ -12,17 +12,12 @@
 //!
 //! At the end it stops every service except query, and reads from query once
 //! more: the read model keeps answering while the services it copies are down.
-//!
-//! Run it (the number of comments is optional, 200 by default):
-//!
-//! ```sh
-//! cargo run --release -p query --example lag -- 200
-//! ```
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use blog_runtime::Server;
+use blog::launcher::{Plan, RunningSystem};
+use blog_catalogue::Service;
 use serde_json::{Value, json};
 
 /// How often we look at the query service while waiting. Smaller is more
@@ -31,25 +26,33 @@ const POLL_EVERY: Duration = Duration::from_millis(1);
 /// A comment not visible after this long means something is broken.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    // The services log through `tracing`; `RUST_LOG=warn` shows their warnings.
-    if std::env::var_os("RUST_LOG").is_some() {
-        blog_runtime::init_tracing();
+/// Runs the measurement on the services of `plan` (on free ports) and
+/// prints the report: `count` comments, one at a time.
+pub async fn run(plan: Plan, count: usize) -> Result<()> {
+    if count == 0 {
+        bail!("--comments must be at least 1");
     }
-    let count: usize = match std::env::args().nth(1) {
-        Some(text) => text
-            .parse()
-            .context("the argument is the number of comments, e.g. 200")?,
-        None => 200,
+    let blog = plan.on_free_ports().launch().await?;
+    let result = measure(&blog, count).await;
+    // The other half of the bargain, once the numbers are in: query answers on its own.
+    let blog = match result {
+        Ok(post_id) => stop_all_but_query(blog, &post_id).await?,
+        Err(error) => {
+            blog.stop(Duration::from_secs(10)).await;
+            return Err(error);
+        }
     };
-    let data = tempfile::tempdir()?;
-    let blog = Blog::start(data.path()).await?;
+    blog.stop(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+/// Writes the comments and prints the report; answers the post they are on.
+async fn measure(blog: &RunningSystem, count: usize) -> Result<String> {
     let http = reqwest::Client::new();
 
     // One post to comment on, and a first comment to be sure everything runs.
     let post: Value = http
-        .post(format!("{}/posts", blog.posts.url()))
+        .post(format!("{}/posts", blog.url(Service::Posts)))
         .json(&json!({"title": "Measuring the lag"}))
         .send()
         .await?
@@ -59,7 +62,7 @@ async fn main() -> Result<()> {
         .as_str()
         .context("posts answers the new post's id")?
         .to_string();
-    warm_up(&http, &blog, &post_id).await?;
+    warm_up(&http, blog, &post_id).await?;
 
     println!("Writing {count} comments, one at a time, and watching the query service...");
     let mut until_stored = Vec::with_capacity(count);
@@ -74,7 +77,7 @@ async fn main() -> Result<()> {
             format!("comment {n}")
         };
         let sent_at = Instant::now();
-        let id = add_comment(&http, &blog, &post_id, &content).await?;
+        let id = add_comment(&http, blog, &post_id, &content).await?;
         until_stored.push(sent_at.elapsed());
         let expected = if content.contains("orange") {
             "rejected"
@@ -82,7 +85,7 @@ async fn main() -> Result<()> {
             "approved"
         };
         loop {
-            let status = status_in_query(&http, &blog, &post_id, &id).await?;
+            let status = status_in_query(&http, blog, &post_id, &id).await?;
             if status.is_some() && until_visible.len() == n {
                 until_visible.push(sent_at.elapsed());
             }
@@ -105,99 +108,34 @@ async fn main() -> Result<()> {
     report("comments answered 201", &mut until_stored);
     report("query shows it (pending)", &mut until_visible);
     report("query shows its final status", &mut until_final);
+    Ok(post_id)
+}
 
-    // The other half of the bargain: query answers on its own.
-    let query = blog.stop_all_but_query().await;
-    let (status, body) = get_posts(&http, &query).await?;
-    let comments = body[&post_id]["comments"].as_array().map_or(0, Vec::len);
+/// Stops every service but query, then reads from it once more.
+async fn stop_all_but_query(mut blog: RunningSystem, post_id: &str) -> Result<RunningSystem> {
+    for service in Service::ALL.into_iter().rev() {
+        if service != Service::Query {
+            blog.stop_service(service, Duration::from_secs(10)).await?;
+        }
+    }
+    let http = reqwest::Client::new();
+    let (status, body) = get_posts(&http, &blog.url(Service::Query)).await?;
+    let comments = body[post_id]["comments"].as_array().map_or(0, Vec::len);
     println!();
     println!(
         "With the bus, posts, comments and moderation stopped, query still answers GET /posts: {status}, {comments} comments."
     );
-    query.stop().await;
-    Ok(())
-}
-
-/// The five back-end services, running in this process.
-struct Blog {
-    bus: Server,
-    posts: Server,
-    comments: Server,
-    moderation: Server,
-    query: Server,
-}
-
-impl Blog {
-    async fn start(data: &std::path::Path) -> Result<Blog> {
-        let any_port = || "127.0.0.1:0".parse().expect("a valid address");
-        // Each service keeps its own file in the one folder, as `cargo workbook up` does.
-        // The bus must know its subscribers' addresses and they must know the
-        // bus's: pick the bus's port first, start the others, then the bus.
-        let bus_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let bus_url = format!("http://{bus_addr}");
-
-        let posts = posts::start(posts::Config {
-            addr: any_port(),
-            data_dir: data.to_path_buf(),
-            event_bus_url: bus_url.clone(),
-            page_origins: Default::default(),
-        })
-        .await?;
-        let comments = comments::start(comments::Config {
-            addr: any_port(),
-            data_dir: data.to_path_buf(),
-            event_bus_url: bus_url.clone(),
-            post_lookup: comments::PostLookupMode::Events,
-            posts_url: posts.url(),
-            posts_timeout: Duration::from_secs(2),
-            page_origins: Default::default(),
-        })
-        .await?;
-        let moderation = moderation::start(moderation::Config {
-            addr: any_port(),
-            event_bus_url: bus_url.clone(),
-        })
-        .await?;
-        let query = query::start(query::Config {
-            addr: any_port(),
-            event_bus_url: bus_url.clone(),
-            rebuild: true,
-            page_origins: Default::default(),
-        })
-        .await?;
-        let bus = event_bus::start(event_bus::Config {
-            addr: bus_addr,
-            data_dir: data.to_path_buf(),
-            subscribers: vec![posts.url(), comments.url(), query.url(), moderation.url()],
-            dead_letter_after: event_bus::delivery::DEFAULT_DEAD_LETTER_AFTER,
-        })
-        .await?;
-        Ok(Blog {
-            bus,
-            posts,
-            comments,
-            moderation,
-            query,
-        })
-    }
-
-    async fn stop_all_but_query(self) -> Server {
-        self.posts.stop().await;
-        self.comments.stop().await;
-        self.moderation.stop().await;
-        self.bus.stop().await;
-        self.query
-    }
+    Ok(blog)
 }
 
 /// Adds a comment and returns its id, once comments has stored it.
 async fn add_comment(
     http: &reqwest::Client,
-    blog: &Blog,
+    blog: &RunningSystem,
     post_id: &str,
     content: &str,
 ) -> Result<String> {
-    let url = format!("{}/posts/{post_id}/comments", blog.comments.url());
+    let url = format!("{}/posts/{post_id}/comments", blog.url(Service::Comments));
     let response = http
         .post(&url)
         .json(&json!({ "content": content }))
@@ -217,19 +155,19 @@ async fn add_comment(
     Ok(id.to_string())
 }
 
-async fn get_posts(http: &reqwest::Client, query: &Server) -> Result<(reqwest::StatusCode, Value)> {
-    let response = http.get(format!("{}/posts", query.url())).send().await?;
+async fn get_posts(http: &reqwest::Client, query: &str) -> Result<(reqwest::StatusCode, Value)> {
+    let response = http.get(format!("{query}/posts")).send().await?;
     Ok((response.status(), response.json().await?))
 }
 
 /// The comment's status as the query service shows it, if it shows it at all.
 async fn status_in_query(
     http: &reqwest::Client,
-    blog: &Blog,
+    blog: &RunningSystem,
     post_id: &str,
     id: &str,
 ) -> Result<Option<String>> {
-    let (_, posts) = get_posts(http, &blog.query).await?;
+    let (_, posts) = get_posts(http, &blog.url(Service::Query)).await?;
     let comments = posts[post_id]["comments"]
         .as_array()
         .cloned()
@@ -245,9 +183,9 @@ async fn status_in_query(
 /// approved: by then every service is up and has caught up with the start.
 /// Comments refuses comments on a post it has not heard of yet (404), so
 /// that first comment is retried until it is accepted.
-async fn warm_up(http: &reqwest::Client, blog: &Blog, post_id: &str) -> Result<()> {
+async fn warm_up(http: &reqwest::Client, blog: &RunningSystem, post_id: &str) -> Result<()> {
     let started = Instant::now();
-    let url = format!("{}/posts/{post_id}/comments", blog.comments.url());
+    let url = format!("{}/posts/{post_id}/comments", blog.url(Service::Comments));
     let id = loop {
         let response = http
             .post(&url)
