@@ -26,10 +26,15 @@
 # are refreshed only when a manifest or the lock file changes, and Docker's
 # layer cache keeps the compiled dependencies.
 #
-# Usage: scripts/docker-offline-build.sh [-t TAG] [-f DOCKERFILE] [--bases-only]
+# Usage: scripts/docker-offline-build.sh [-t TAG] [-f DOCKERFILE] [--build-arg KEY=VALUE]...
+#                                        [--label KEY=VALUE]... [--bases-only]
 #   -t TAG         the image to build (default blog:0.1.0)
 #   -f DOCKERFILE  another Dockerfile, built with the repository as context
 #                  (chapter 8's exercise builds the learner's copy this way)
+#   --build-arg, --label
+#                  passed on to `docker build` as they are (`cargo workbook
+#                  image --mine` chooses your services with
+#                  --build-arg BLOG_FEATURES=mine-posts,...)
 #   --bases-only   only make the base images (and busybox), build nothing
 # Environment: WORKBOOK_DOCKER_CACHE, where it keeps the root filesystems of
 # the stand-ins and the build context (default target/docker-offline).
@@ -41,10 +46,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TAG=blog:0.1.0
 DOCKERFILE=$ROOT/Dockerfile
 BASES_ONLY=false
+BUILD_OPTIONS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -t) TAG=$2; shift 2 ;;
     -f) DOCKERFILE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
+    --build-arg|--label) BUILD_OPTIONS+=("$1" "$2"); shift 2 ;;
     --bases-only) BASES_ONLY=true; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -229,9 +236,10 @@ $BASES_ONLY && exit 0
 
 context=$(prepare_context)
 relative=${DOCKERFILE#"$ROOT"/}
-say "docker build -t $TAG -f $relative (classic builder, local base images only)"
+say "docker build -t $TAG -f $relative ${BUILD_OPTIONS[*]-} (classic builder, local base images only)"
 started=$SECONDS
-if ! DOCKER_BUILDKIT=0 docker build -t "$TAG" -f "$context/$relative" "$context" >"$CACHE/build.log" 2>&1; then
+if ! DOCKER_BUILDKIT=0 docker build -t "$TAG" -f "$context/$relative" \
+  ${BUILD_OPTIONS[@]+"${BUILD_OPTIONS[@]}"} "$context" >"$CACHE/build.log" 2>&1; then
   tail -40 "$CACHE/build.log" >&2
   echo "docker build failed (whole log: $CACHE/build.log)" >&2
   exit 1

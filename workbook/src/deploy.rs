@@ -6,6 +6,12 @@
 //! run the image just built, waits for every rollout and prints the URL.
 //! `undeploy` deletes what `deploy` applied. `--dry-run` prints the exact
 //! commands without running anything.
+//!
+//! `deploy --mine` deploys your own blog: it runs the service exercises'
+//! tests (as `up --mine` does), builds `blog:mine` with yours where they
+//! pass (see [`crate::image`]), and tags it, inside minikube, as the image
+//! the manifests name. The manifests stay the one description of the
+//! system; only the code in the image changes.
 
 use std::fmt;
 use std::path::Path;
@@ -15,8 +21,10 @@ use anyhow::{Context, Result, bail};
 use blog_catalogue::Service;
 use workbook::doctor::{Doctor, Level};
 
+use crate::image::{MINE, Selection};
+
 /// The image the manifests run (`image: blog:0.1.0`, `imagePullPolicy: Never`).
-pub const IMAGE: &str = "blog:0.1.0";
+pub const IMAGE: &str = crate::image::REFERENCE;
 /// Every object of the blog carries this label.
 const PART_OF: &str = "app.kubernetes.io/part-of=blog";
 /// How long one Deployment may take to become ready.
@@ -49,12 +57,28 @@ impl fmt::Display for Step {
     }
 }
 
-/// What `deploy` runs, in order.
-pub fn deploy_steps() -> Vec<Step> {
-    let mut steps = vec![
-        // Built by minikube's own container runtime, so the cluster has the
-        // image without any registry (the manifests say imagePullPolicy: Never).
-        Step::new("minikube", &["image", "build", "-t", IMAGE, "."]),
+/// What `deploy` runs, in order; with a selection, your blog (`--mine`).
+pub fn deploy_steps(mine: Option<&Selection>) -> Vec<Step> {
+    // Built by minikube's own container runtime, so the cluster has the
+    // image without any registry (the manifests say imagePullPolicy: Never).
+    let mut steps = match mine {
+        None => vec![Step::new("minikube", &["image", "build", "-t", IMAGE, "."])],
+        Some(selection) => {
+            let mut build = Step::new("minikube", &["image", "build", "-t", MINE]);
+            // `--build-opt=build-arg=...` is `docker build --build-arg ...`.
+            for pair in selection.build_options().chunks(2) {
+                let option = pair[0].trim_start_matches("--");
+                build.args.push(format!("--build-opt={option}={}", pair[1]));
+            }
+            build.args.push(".".into());
+            vec![
+                build,
+                // Under the name the manifests run: the pods get your code.
+                Step::new("minikube", &["image", "tag", MINE, IMAGE]),
+            ]
+        }
+    };
+    steps.extend([
         Step::new("kubectl", &["apply", "-k", "k8s/"]),
         // The tag did not change, so a second deploy changes no manifest and
         // Kubernetes would keep the old pods: a restart makes new ones, from the new image.
@@ -62,7 +86,7 @@ pub fn deploy_steps() -> Vec<Step> {
             "kubectl",
             &["rollout", "restart", "deployment", "-l", PART_OF],
         ),
-    ];
+    ]);
     for service in Service::ALL {
         let deployment = format!("deployment/{service}-depl");
         steps.push(Step::new(
@@ -128,9 +152,24 @@ fn current_context(doctor: &Doctor) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-pub fn deploy(root: &Path, dry_run: bool) -> Result<()> {
+pub fn deploy(root: &Path, dry_run: bool, mine: bool) -> Result<()> {
+    let selection = if mine {
+        Some(Selection::mine(root)?)
+    } else {
+        None
+    };
+    if let Some(selection) = &selection {
+        selection.print(&format!("{MINE} (deployed as {IMAGE})"));
+        println!();
+    }
+    let steps = deploy_steps(selection.as_ref());
     if dry_run {
-        print_plan("cargo workbook deploy", root, &deploy_steps());
+        let command = if mine {
+            "cargo workbook deploy --mine"
+        } else {
+            "cargo workbook deploy"
+        };
+        print_plan(command, root, &steps);
         return Ok(());
     }
     let problems = preflight(&Doctor::default(), root);
@@ -143,7 +182,11 @@ pub fn deploy(root: &Path, dry_run: bool) -> Result<()> {
             "fix the above and run `cargo workbook deploy` again (`cargo workbook doctor` checks it all)"
         );
     }
-    run_steps(root, &deploy_steps())?;
+    run_steps(root, &steps).map_err(|error| {
+        error.context(
+            "the deployment stopped (`kubectl get pods` and `kubectl describe pod <name>` say why)",
+        )
+    })?;
     println!("\nThe blog runs on minikube: open {URL}");
     println!("  kubectl get pods,services,ingress -l {PART_OF}   shows what runs");
     println!("  (With minikube's Docker driver on macOS or Windows, run `minikube tunnel`");
@@ -156,7 +199,11 @@ pub fn undeploy(root: &Path, dry_run: bool) -> Result<()> {
         print_plan("cargo workbook undeploy", root, &undeploy_steps());
         return Ok(());
     }
-    run_steps(root, &undeploy_steps())?;
+    run_steps(root, &undeploy_steps()).map_err(|error| {
+        error.context(format!(
+            "the blog is not all gone (`kubectl get all -l {PART_OF}` shows what is left)"
+        ))
+    })?;
     println!(
         "\nThe blog is gone from minikube, with its PersistentVolumeClaims (and so its data)."
     );
@@ -170,7 +217,8 @@ fn print_plan(command: &str, root: &Path, steps: &[Step]) {
     }
 }
 
-fn run_steps(root: &Path, steps: &[Step]) -> Result<()> {
+/// Runs each step from the repository's root, showing it first; stops at the first that fails.
+pub fn run_steps(root: &Path, steps: &[Step]) -> Result<()> {
     for step in steps {
         println!("$ {step}");
         let status = Command::new(step.program)
@@ -179,9 +227,7 @@ fn run_steps(root: &Path, steps: &[Step]) -> Result<()> {
             .status()
             .with_context(|| format!("running `{step}`"))?;
         if !status.success() {
-            bail!(
-                "`{step}` failed ({status}); `kubectl get pods` and `kubectl describe pod <name>` say why"
-            );
+            bail!("`{step}` failed ({status})");
         }
     }
     Ok(())
@@ -339,7 +385,7 @@ mod tests {
 
     #[test]
     fn the_exact_deploy_commands() {
-        let shown: Vec<String> = deploy_steps().iter().map(ToString::to_string).collect();
+        let shown: Vec<String> = deploy_steps(None).iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
             [
@@ -356,6 +402,46 @@ mod tests {
         );
         let undeploy: Vec<String> = undeploy_steps().iter().map(ToString::to_string).collect();
         assert_eq!(undeploy, ["kubectl delete -k k8s/"]);
+    }
+
+    #[test]
+    fn deploying_yours_builds_your_image_and_runs_it_under_the_manifests_name() {
+        let mine = Selection {
+            choices: ["posts", "moderation"]
+                .into_iter()
+                .map(|service| workbook::system::Choice {
+                    service: service.parse().unwrap(),
+                    package: format!("ex-{service}"),
+                    slug: service.into(),
+                    used: service == "moderation",
+                })
+                .collect(),
+        };
+        let shown: Vec<String> = deploy_steps(Some(&mine))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown[..3],
+            [
+                "minikube image build -t blog:mine --build-opt=build-arg=BLOG_FEATURES=mine-moderation \
+                 --build-opt=label=org.workbook.mine=moderation .",
+                "minikube image tag blog:mine blog:0.1.0",
+                "kubectl apply -k k8s/",
+            ]
+        );
+        let reference = deploy_steps(None);
+        assert_eq!(
+            shown.len(),
+            reference.len() + 1,
+            "then the same as the reference deploy"
+        );
+        assert!(
+            shown[2..]
+                .iter()
+                .zip(&reference[1..])
+                .all(|(a, b)| *a == b.to_string())
+        );
     }
 
     /// The commands name what the manifests really contain.
@@ -383,7 +469,7 @@ mod tests {
                 "deploy builds {IMAGE}"
             );
         }
-        for step in deploy_steps()
+        for step in deploy_steps(None)
             .iter()
             .filter(|s| s.args.starts_with(&["rollout".into(), "status".into()]))
         {

@@ -7,11 +7,13 @@
 //! - `doctor`: is this machine ready (Rust, Docker, minikube, ports)?
 //! - `up [--mine]`: run the blog, with your own services where they pass.
 //! - `bench [--lag]`: measure the running system (release build).
-//! - `deploy`, `undeploy`: the blog on minikube (chapter 9).
+//! - `image [--mine]`: the blog's Docker image, with your own services where they pass (chapter 8).
+//! - `deploy [--mine]`, `undeploy`: the blog on minikube (chapter 9).
 //! - `bus`: the event bus's subscribers and their parked events (chapter 3).
 
 mod bus;
 mod deploy;
+mod image;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -113,11 +115,23 @@ enum Command {
         #[arg(long)]
         mine: bool,
     },
+    /// Build the blog's Docker image (blog:0.1.0; with --mine, blog:mine with your services).
+    Image {
+        /// Compile in your own services where their exercise passes, the reference ones elsewhere.
+        #[arg(long)]
+        mine: bool,
+        /// Another name for the image (default: blog:mine with --mine, else blog:0.1.0).
+        #[arg(long)]
+        tag: Option<String>,
+    },
     /// Deploy the blog to minikube: build the image into it, apply k8s/, wait for every rollout.
     Deploy {
         /// Print the commands instead of running them.
         #[arg(long)]
         dry_run: bool,
+        /// Deploy your own services where their exercise passes, the reference ones elsewhere.
+        #[arg(long)]
+        mine: bool,
     },
     /// Remove the blog from minikube (`kubectl delete -k k8s/`), its data too.
     Undeploy {
@@ -226,7 +240,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             tokio::runtime::Runtime::new()?.block_on(workbook::system::bench(&root, measure, mine))
         }
-        Command::Deploy { dry_run } => deploy::deploy(&root, dry_run),
+        Command::Image { mine, tag } => image::image(&root, mine, tag.as_deref()),
+        Command::Deploy { dry_run, mine } => deploy::deploy(&root, dry_run, mine),
         Command::Undeploy { dry_run } => deploy::undeploy(&root, dry_run),
         Command::Bus { url, redeliver } => bus::show(&url, redeliver.as_deref()),
     }

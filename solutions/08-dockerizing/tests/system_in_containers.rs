@@ -5,10 +5,12 @@
 //! across a new container through a volume.
 //!
 //! The test talks to the services only through ports published on
-//! 127.0.0.1. Needs a Docker engine: without one it says SKIPPED and
+//! 127.0.0.1. It builds and runs the reference image; `BLOG_IMAGE=blog:mine`
+//! runs yours instead, as `cargo workbook image --mine` built it. Needs a Docker engine: without one it says SKIPPED and
 //! returns, unless REQUIRE_DOCKER=1.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use blog_catalogue::Service;
@@ -23,7 +25,13 @@ use bollard::query_parameters::{
 };
 use serde_json::{Value, json};
 
+/// The image the test builds, unless `BLOG_IMAGE` names another one.
 const IMAGE: &str = "blog:0.1.0";
+
+/// The image under test: `BLOG_IMAGE` (already built), or the reference.
+fn image() -> String {
+    std::env::var("BLOG_IMAGE").unwrap_or_else(|_| IMAGE.to_string())
+}
 
 /// The environment of each service: where the others are, by name. Each
 /// container answers to its service's name (from the catalogue) on the
@@ -88,7 +96,7 @@ impl Deployment {
         let port = service.default_port();
         let name = format!("{}-{service}", self.prefix);
         let body = ContainerCreateBody {
-            image: Some(IMAGE.to_string()),
+            image: Some(image()),
             cmd: Some(vec![service.to_string()]),
             env: Some(env_for(service)),
             exposed_ports: Some(vec![format!("{port}/tcp")]),
@@ -252,8 +260,30 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
     let Some(docker) = blog_testkit::docker::engine().await else {
         return;
     };
-    dockerizing::build(&dockerizing::repo_root().join("Dockerfile"), IMAGE)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    if std::env::var_os("BLOG_IMAGE").is_none() {
+        dockerizing::build(&dockerizing::repo_root().join("Dockerfile"), IMAGE)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+    // Whose services run: `cargo workbook image --mine` labels its image.
+    let inspected = docker.inspect_image(&image()).await.unwrap_or_else(|e| {
+        panic!(
+            "no image {}: `cargo workbook image --mine` builds it ({e})",
+            image()
+        )
+    });
+    let yours = inspected
+        .config
+        .and_then(|config| config.labels)
+        .and_then(|labels| labels.get("org.workbook.mine").cloned())
+        .filter(|services| !services.is_empty());
+    let _ = writeln!(
+        std::io::stderr(),
+        "the blog from {}: {}",
+        image(),
+        yours.map_or("every service the reference".to_string(), |services| {
+            format!("yours: {services}; the reference: the rest")
+        })
+    );
     let mut blog = Deployment::new(docker).await;
     for service in Service::ALL {
         blog.start(service).await;

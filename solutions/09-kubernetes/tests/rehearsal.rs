@@ -11,9 +11,13 @@
 //! 127.0.0.1 only.
 //!
 //! It needs a Docker engine and the image (`docker build -t blog:0.1.0 .`).
+//! `BLOG_IMAGE=blog:mine` rehearses yours instead (`cargo workbook image
+//! --mine`), under the manifests' name, as `cargo workbook deploy --mine`
+//! runs it on minikube.
 //! Without them it prints a loud SKIPPED and passes, unless `REQUIRE_DOCKER=1`
 //! (CI sets it after building the image): then it fails.
 
+use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -42,6 +46,12 @@ fn docker(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// The image that plays the manifests' `blog:0.1.0`: `BLOG_IMAGE` (yours,
+/// say `blog:mine`), or that very image.
+fn image_under_test() -> String {
+    std::env::var("BLOG_IMAGE").unwrap_or_else(|_| IMAGE.to_string())
+}
+
 /// `true` when the rehearsal can run: a Docker engine answers (the test
 /// kit's gate), the `docker` command that drives it is installed, and the
 /// image is built. Otherwise SKIPPED, or a failure under `REQUIRE_DOCKER=1`.
@@ -49,14 +59,31 @@ async fn docker_ready() -> bool {
     let Some(engine) = blog_testkit::docker::engine().await else {
         return false;
     };
+    let image = image_under_test();
     let missing = if let Err(error) = docker(&["version", "--format", "{{.Client.Version}}"]) {
         format!("the Kubernetes rehearsal drives Docker with the `docker` command: {error}")
-    } else if engine.inspect_image(IMAGE).await.is_err() {
-        format!(
-            "the Kubernetes rehearsal needs the image {IMAGE}: build it with `docker build -t {IMAGE} .`"
-        )
     } else {
-        return true;
+        match engine.inspect_image(&image).await {
+            Err(_) if image == IMAGE => format!(
+                "the Kubernetes rehearsal needs the image {IMAGE}: build it with `docker build -t {IMAGE} .`"
+            ),
+            Err(_) => format!(
+                "the Kubernetes rehearsal needs the image {image}: build it with `cargo workbook image --mine`"
+            ),
+            Ok(inspected) => {
+                // Whose services it runs: `cargo workbook image --mine` labels its image.
+                let yours = inspected
+                    .config
+                    .and_then(|config| config.labels)
+                    .and_then(|labels| labels.get("org.workbook.mine").cloned())
+                    .filter(|services| !services.is_empty());
+                let whose = yours.map_or("every service the reference".to_string(), |services| {
+                    format!("yours: {services}; the reference: the rest")
+                });
+                let _ = writeln!(std::io::stderr(), "rehearsing with {image}: {whose}");
+                return true;
+            }
+        }
     };
     skip_unless_required("REQUIRE_DOCKER", &missing);
     false
@@ -234,7 +261,12 @@ impl Rehearsal {
                 ]);
             }
         }
-        args.push(pod.container.image.clone().unwrap_or_default());
+        let image = pod.container.image.clone().unwrap_or_default();
+        args.push(if image == IMAGE {
+            image_under_test()
+        } else {
+            image
+        });
         args.extend(plan.args.iter().cloned());
         let borrowed: Vec<&str> = args.iter().map(String::as_str).collect();
         docker(&borrowed).unwrap_or_else(|error| panic!("starting {deployment}: {error}"));

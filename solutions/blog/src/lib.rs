@@ -9,6 +9,25 @@
 
 pub mod launcher;
 
+// ANCHOR: mine
+// Where each service's code comes from: the reference crate (solutions/)
+// unless its `mine-*` feature is on; then the learner's crate (exercises/),
+// which has the same library name, takes its place. `run_service` below
+// reads the same either way.
+#[cfg(feature = "mine-client")]
+use client_mine as client;
+#[cfg(feature = "mine-comments")]
+use comments_mine as comments;
+#[cfg(feature = "mine-event-bus")]
+use event_bus_mine as event_bus;
+#[cfg(feature = "mine-moderation")]
+use moderation_mine as moderation;
+#[cfg(feature = "mine-posts")]
+use posts_mine as posts;
+#[cfg(feature = "mine-query")]
+use query_mine as query;
+// ANCHOR_END: mine
+
 /// Runs one service until SIGTERM or Ctrl-C. A setting that cannot be used
 /// is an error that names it, before anything starts.
 pub async fn run_service(name: &str) -> anyhow::Result<()> {
