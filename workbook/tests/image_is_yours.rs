@@ -219,6 +219,18 @@ fn the_image_mine_runs_the_learners_moderation_and_the_reference_posts() {
         )
         .output()
         .unwrap();
+    // The copy's solved ex05 was built into the repository's cache under the
+    // same name as the real, unsolved stub, and with newer dates: remove it,
+    // or cargo would take it for the stub's build (and `cargo xtask verify`
+    // would find the untouched stub passing its tests).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let cleaned = Command::new(cargo)
+        .args(["clean", "-p", "ex05-moderation"])
+        .current_dir(&copy)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .unwrap();
+    assert!(cleaned.success(), "cargo clean -p ex05-moderation failed");
     let shown = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
