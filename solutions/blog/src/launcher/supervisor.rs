@@ -174,19 +174,21 @@ async fn end(
     let stopped = match request {
         Ok(Request::Stop(grace)) => terminate(child, grace).await,
         // Kill, or the owner is gone (dropped without stopping): no orphans.
-        Ok(Request::Kill) | Err(_) => {
-            let started = Instant::now();
-            let _ = child.kill().await;
-            Stopped {
-                code: None,
-                took: started.elapsed(),
-                killed: true,
-                was_down: false,
-            }
-        }
+        Ok(Request::Kill) | Err(_) => kill_now(child, Instant::now()).await,
     };
     process.drain_output().await;
     stopped
+}
+
+/// SIGKILL, and how it ended: counted from `started`.
+async fn kill_now(child: &mut Child, started: Instant) -> Stopped {
+    let _ = child.kill().await;
+    Stopped {
+        code: None,
+        took: started.elapsed(),
+        killed: true,
+        was_down: false,
+    }
 }
 
 /// SIGTERM, then up to `grace` for the process to exit, then SIGKILL.
@@ -203,14 +205,6 @@ async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
             killed: false,
             was_down: false,
         },
-        _ => {
-            let _ = child.kill().await;
-            Stopped {
-                code: None,
-                took: started.elapsed(),
-                killed: true,
-                was_down: false,
-            }
-        }
+        _ => kill_now(child, started).await,
     }
 }
