@@ -126,6 +126,23 @@ fn target_dir(repo: &Path) -> PathBuf {
         .unwrap_or_else(|| repo.join("target"))
 }
 
+/// Removes `<profile>/.fingerprint/<package>-*` under `target`: cargo then
+/// rebuilds that package (and what depends on it) the next time it is asked.
+fn forget_builds_of(target: &Path, package: &str) {
+    let prefix = format!("{package}-");
+    for profile in ["debug", "release"] {
+        let Ok(entries) = std::fs::read_dir(target.join(profile).join(".fingerprint")) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                std::fs::remove_dir_all(entry.path())
+                    .unwrap_or_else(|error| panic!("removing {}: {error}", entry.path().display()));
+            }
+        }
+    }
+}
+
 /// The image and containers of one run, removed when it ends, pass or fail.
 struct Cleanup {
     image: String,
@@ -220,17 +237,13 @@ fn the_image_mine_runs_the_learners_moderation_and_the_reference_posts() {
         .output()
         .unwrap();
     // The copy's solved ex05 was built into the repository's cache under the
-    // same name as the real, unsolved stub, and with newer dates: remove it,
-    // or cargo would take it for the stub's build (and `cargo xtask verify`
-    // would find the untouched stub passing its tests).
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let cleaned = Command::new(cargo)
-        .args(["clean", "-p", "ex05-moderation"])
-        .current_dir(&copy)
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .unwrap();
-    assert!(cleaned.success(), "cargo clean -p ex05-moderation failed");
+    // same name as the real, unsolved stub, and with newer dates: cargo would
+    // take it for the stub's build (and `cargo xtask verify` would find the
+    // untouched stub passing its tests). Forget ex05's fingerprints, so the
+    // next build of the real stub compiles it again. Not `cargo clean -p`:
+    // that deletes every `libmoderation-*`, the reference service's too,
+    // which later doctests in the same `cargo test` still link against.
+    forget_builds_of(&target, "ex05-moderation");
     let shown = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
