@@ -319,6 +319,11 @@ impl Blog {
         printed
     }
 
+    /// What `service` has logged so far.
+    fn log(&self, service: Service) -> String {
+        std::fs::read_to_string(self.data.path().join(format!("{service}.log"))).unwrap_or_default()
+    }
+
     /// Every service's log so far, for a failure message.
     fn logs(&self) -> String {
         Service::ALL
@@ -354,6 +359,24 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// `text` without the terminal's colour codes (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// The commands of a script, one per line but for lines that end in `\`.
@@ -417,13 +440,15 @@ impl Page {
                 .map(|l| l.to_string())
                 .collect();
             if fence.starts_with("```text") {
-                let block = blocks
-                    .last_mut()
-                    .filter(|b| b.expected.is_none())
-                    .unwrap_or_else(|| {
-                        panic!("{path}:{}: output without its command block", index + 2)
-                    });
-                block.expected = Some(body);
+                match blocks.last_mut().filter(|b| b.expected.is_none()) {
+                    Some(block) => block.expected = Some(body),
+                    // Lines of a service's log, which the test checks with `check_log`.
+                    None => blocks.push(Block {
+                        line: index + 2,
+                        script: String::new(),
+                        expected: Some(body),
+                    }),
+                }
             } else {
                 blocks.push(Block {
                     line: index + 2,
@@ -466,6 +491,33 @@ impl Page {
         );
         block.expected = Some(Vec::new());
         self.run(blog, &block);
+        self
+    }
+
+    /// The next block shows lines of `service`'s log (without their time):
+    /// each must end a line the service has logged, colours left out.
+    fn check_log(&mut self, blog: &Blog, service: Service) -> &mut Page {
+        let block = self
+            .blocks
+            .pop_front()
+            .unwrap_or_else(|| panic!("{}: fewer blocks than the test expects", self.path));
+        assert!(
+            block.script.is_empty(),
+            "{}:{}: not a log block",
+            self.path,
+            block.line
+        );
+        let log = blog.page_ports(&without_colours(&blog.log(service)));
+        for wanted in block.expected.iter().flatten() {
+            let pattern = [format!("[..]{wanted}")];
+            assert!(
+                log.lines()
+                    .any(|line| lines_match(&pattern, &[line], &mut self.ids.clone())),
+                "{}:{}: {service}'s log has no line like\n{wanted}\nIt says:\n{log}",
+                self.path,
+                block.line
+            );
+        }
         self
     }
 
@@ -550,12 +602,18 @@ fn ch01_posts_by_hand() {
 #[test]
 fn ch02_the_cascade() {
     let mut blog = Blog::new();
-    blog.start(Service::Posts)
-        .start_with(Service::Comments, &[("POST_LOOKUP", "http")]);
+    // `cargo run` finds posts at its default address, `http://localhost:4000`.
+    let posts_url = blog.real_ports("http://localhost:4000");
+    blog.start(Service::Posts).start_with(
+        Service::Comments,
+        &[("POST_LOOKUP", "http"), ("POSTS_URL", &posts_url)],
+    );
     let mut page = Page::open(CH02, "ch02_the_cascade");
     page.replay(&blog, 3);
     blog.stop(Service::Posts);
-    page.replay(&blog, 2);
+    page.replay(&blog, 1)
+        .check_log(&blog, Service::Comments)
+        .replay(&blog, 1);
     blog.start(Service::Posts).suspend(Service::Posts);
     page.replay(&blog, 1);
     blog.resume(Service::Posts);
