@@ -12,10 +12,12 @@
 //! - TODO 2: `start` and `start_attached`, run it and stream its output.
 //! - TODO 3: `list`, what `docker ps` and `docker ps --all` show.
 //! - TODO 4: `stop` (SIGTERM, a grace period, then SIGKILL) and `kill`.
-//! - TODO 5 is `exec`, in src/exec.rs; TODO 6 is `prune`, at the end of this file.
+//! - TODO 5 is `exec` and TODO 6 `exec_tty` (`exec -it`), in src/exec.rs.
 //!
-//! Every engine call is a method of `self.docker` (a `bollard::Docker`); its
-//! options are built with the `...OptionsBuilder`s imported below.
+//! `prune`, at the end of this file, is given: read it as an example of the
+//! engine's API. Every engine call is a method of `self.docker` (a
+//! `bollard::Docker`); its options are built with the `...OptionsBuilder`s
+//! imported below.
 
 #![allow(unused_imports)] // the stub does not use them all yet; your code will
 
@@ -192,12 +194,55 @@ impl MiniDocker {
     /// tag or container uses, and the networks no container uses. With
     /// `label` (`key` or `key=value`), only what carries that label.
     pub async fn prune(&self, label: Option<&str>) -> Result<Pruned> {
-        // TODO 6: prune containers, then dangling images, then networks
-        // (`prune_containers`, `prune_images`, `prune_networks`). With a
-        // label, every call gets the filter "label" = [label]; images also
-        // "dangling" = ["true"]. Sum up what was removed in a `Pruned`.
-        let _ = label;
-        todo!("TODO 6 in src/containers.rs: prune stopped containers, unused images and networks")
+        let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
+        if let Some(label) = label {
+            filters.insert("label", vec![label]);
+        }
+        let containers = self
+            .docker
+            .prune_containers(Some(
+                PruneContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .context("removing stopped containers")?;
+
+        let mut image_filters = filters.clone();
+        image_filters.insert("dangling", vec!["true"]);
+        let images = self
+            .docker
+            .prune_images(Some(
+                PruneImagesOptionsBuilder::default()
+                    .filters(&image_filters)
+                    .build(),
+            ))
+            .await
+            .context("removing unused images")?;
+
+        let networks = self
+            .docker
+            .prune_networks(Some(
+                PruneNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .context("removing unused networks")?;
+
+        Ok(Pruned {
+            containers: containers.containers_deleted.unwrap_or_default(),
+            images: images
+                .images_deleted
+                .map(|deleted| deleted.len())
+                .unwrap_or(0),
+            networks: networks.networks_deleted.unwrap_or_default(),
+            space_reclaimed: [containers.space_reclaimed, images.space_reclaimed]
+                .into_iter()
+                .flatten()
+                .map(|bytes| bytes.max(0) as u64)
+                .sum(),
+        })
     }
     // ANCHOR_END: prune
 }
