@@ -41,6 +41,7 @@ impl Terminal {
         Ok((size.ws_row, size.ws_col))
     }
 
+    // ANCHOR: raw
     /// Puts the terminal in raw mode until the returned guard is dropped,
     /// which puts back the settings it found: also on an error or a panic.
     pub fn raw(&self) -> Result<RawMode<'_>> {
@@ -53,6 +54,8 @@ impl Terminal {
             saved,
         })
     }
+
+    // ANCHOR_END: raw
 
     /// A signal each time the window changes size (SIGWINCH): wait for one
     /// with `.recv().await`, then ask [`Terminal::size`] for the new size.
