@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bollard::errors::Error as EngineError;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, ContainerSummary};
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     PruneContainersOptionsBuilder, PruneImagesOptionsBuilder, PruneNetworksOptionsBuilder,
@@ -60,6 +60,26 @@ pub struct ContainerRow {
     pub name: String,
 }
 
+/// A row from what the engine says about a container, where every field is
+/// an `Option` (the engine may leave any out).
+impl From<ContainerSummary> for ContainerRow {
+    fn from(c: ContainerSummary) -> ContainerRow {
+        ContainerRow {
+            id: c.id.unwrap_or_default(),
+            image: c.image.unwrap_or_default(),
+            command: c.command.unwrap_or_default(),
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            status: c.status.unwrap_or_default(),
+            // The engine names containers "/name"; `docker ps` drops the slash.
+            name: c
+                .names
+                .and_then(|names| names.into_iter().next())
+                .map(|name| name.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// What a prune removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -83,10 +103,11 @@ impl MiniDocker {
         cmd: &[&str],
         labels: &[(&str, &str)],
     ) -> Result<String> {
-        // TODO 1: build a `ContainerCreateBody` with the image, the command
-        // (`None` when `cmd` is empty: the image's default runs) and the
-        // labels: the caller's, plus `LABEL` with the value "1". Then call
-        // `self.docker.create_container(None, body)` and return the new id.
+        // TODO 1: the engine must hold a new container, created and not
+        // started, from `image`, running `cmd` (the image's own command when
+        // `cmd` is empty), carrying the caller's labels and `LABEL`="1";
+        // return its id. Checked by `create_only_creates_and_start_runs_it`
+        // and the `run_` tests in tests/minidocker_spec.rs.
         let _ = (image, cmd, labels, LABEL);
         todo!("TODO 1 in src/containers.rs: create a container from {image}")
     }
@@ -95,7 +116,9 @@ impl MiniDocker {
     // ANCHOR: start
     /// `docker start ID`: runs the container's command, in the background.
     pub async fn start(&self, id: &str) -> Result<()> {
-        // TODO 2a: ask the engine to start container `id`.
+        // TODO 2a: container `id` must be running when this returns (its
+        // command runs in the background). Checked by
+        // `create_only_creates_and_start_runs_it`.
         let _ = id;
         todo!("TODO 2a in src/containers.rs: start container {id}")
     }
@@ -104,10 +127,10 @@ impl MiniDocker {
     /// prints (stdout and stderr) to `out` while it runs, and returns its
     /// exit code once it has finished.
     pub async fn start_attached(&self, id: &str, out: &mut impl Write) -> Result<i64> {
-        // TODO 2b: start it (you just wrote `start`), then follow its logs
-        // (`self.docker.logs` with follow, stdout and stderr set, a stream you
-        // read with `.next().await`) and write every chunk to `out`. The
-        // stream ends when the container stops; then return `self.wait(id)`.
+        // TODO 2b: everything the container prints, stdout and stderr, from
+        // its very first byte to its end, must reach `out`, and its exit code
+        // be returned once it has stopped. Checked by
+        // `run_creates_and_starts_a_container_streams_its_output_and_returns_its_exit_code`.
         let _ = out;
         todo!("TODO 2b in src/containers.rs: start {id}, copy its output, return its exit code")
     }
@@ -161,9 +184,10 @@ impl MiniDocker {
     /// `docker ps` (running containers only) and `docker ps --all` (every
     /// container on this machine, also the created and exited ones).
     pub async fn list(&self, all: bool) -> Result<Vec<ContainerRow>> {
-        // TODO 3: `self.docker.list_containers` with the `all` option, and one
-        // `ContainerRow` per container. Every field of the engine's answer is
-        // an `Option`; the name comes as "/name", shown without the slash.
+        // TODO 3: one `ContainerRow` per running container, or per container
+        // of any state with `all` (the given `From` above makes a row from
+        // what the engine says). Checked by
+        // `ps_lists_running_containers_and_ps_all_also_the_stopped_ones`.
         let _ = all;
         todo!("TODO 3 in src/containers.rs: list the containers (ps, ps --all)")
     }
@@ -174,9 +198,9 @@ impl MiniDocker {
     /// finish (SIGTERM), gives it `grace` to do so, and only then kills it
     /// (SIGKILL). Returns when the container has stopped.
     pub async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
-        // TODO 4a: `self.docker.stop_container` with the grace period in whole
-        // seconds as its `t` option. The engine does the rest: SIGTERM, wait,
-        // SIGKILL.
+        // TODO 4a: the container must get SIGTERM first, and SIGKILL only
+        // once `grace` (in whole seconds) is over. Checked by the two `stop_`
+        // tests in tests/minidocker_spec.rs.
         let _ = grace;
         todo!("TODO 4a in src/containers.rs: stop {id} with a grace period")
     }
@@ -184,7 +208,8 @@ impl MiniDocker {
     /// `docker kill ID`: SIGKILL at once. The process gets no chance to
     /// finish its work: no cleanup, no last write, no goodbye.
     pub async fn kill(&self, id: &str) -> Result<()> {
-        // TODO 4b: `self.docker.kill_container`, with the signal "SIGKILL".
+        // TODO 4b: the container must end at once, with no chance to clean
+        // up (exit code 137). Checked by `kill_does_not_ask_it_ends_the_container_at_once`.
         todo!("TODO 4b in src/containers.rs: kill {id}")
     }
     // ANCHOR_END: stop
