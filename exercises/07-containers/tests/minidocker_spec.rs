@@ -403,6 +403,7 @@ async fn exec_it_opens_a_shell_on_a_terminal_of_its_own() {
         prompt = pty.wait_for("# ", Duration::from_millis(200));
         if !prompt
             && minidocker
+                .0
                 .try_wait()
                 .expect("minidocker's status")
                 .is_some()
@@ -443,11 +444,11 @@ async fn exec_it_opens_a_shell_on_a_terminal_of_its_own() {
     // The window grows. A terminal tells the program in front (SIGWINCH);
     // ours is not minidocker's controlling terminal, so the test signals it.
     pty.resize(50, 132);
-    let pid = rustix::process::Pid::from_child(&minidocker);
-    rustix::process::kill_process(pid, rustix::process::Signal::WINCH).expect("SIGWINCH");
+    let pid = rustix::process::Pid::from_child(&minidocker.0);
     let deadline = Instant::now() + patience;
     let mut resized = false;
     while !resized && Instant::now() < deadline {
+        rustix::process::kill_process(pid, rustix::process::Signal::WINCH).expect("SIGWINCH");
         pty.type_keys("stty size\r");
         resized = pty.wait_for("50 132", Duration::from_millis(500));
     }
@@ -461,11 +462,10 @@ async fn exec_it_opens_a_shell_on_a_terminal_of_its_own() {
     pty.type_keys("exit 3\r");
     let deadline = Instant::now() + patience;
     let status = loop {
-        if let Some(status) = minidocker.try_wait().expect("minidocker's status") {
+        if let Some(status) = minidocker.0.try_wait().expect("minidocker's status") {
             break status;
         }
         if Instant::now() > deadline {
-            let _ = minidocker.kill();
             panic!(
                 "minidocker still runs 20 s after `exit 3` in its shell: {:?}",
                 pty.screen()

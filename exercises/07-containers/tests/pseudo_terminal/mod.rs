@@ -13,6 +13,18 @@ use rustix::fs::{Mode, OFlags, open};
 use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 use rustix::termios::{LocalModes, Winsize, tcgetattr, tcsetwinsize};
 
+/// A program started on the terminal; killed if the test ends before it does.
+pub struct Program(pub Child);
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The two ends of a pseudo-terminal: the test holds the keyboard-and-screen
 /// end, the program under test gets the terminal end as stdin, stdout and stderr.
 pub struct PseudoTerminal {
@@ -63,14 +75,15 @@ impl PseudoTerminal {
     }
 
     /// Starts `command` with this terminal as its stdin, stdout and stderr.
-    pub fn spawn(&self, command: &mut Command) -> Child {
+    pub fn spawn(&self, command: &mut Command) -> Program {
         let end = || Stdio::from(self.terminal.try_clone().expect("a handle on the terminal"));
-        command
+        let child = command
             .stdin(end())
             .stdout(end())
             .stderr(end())
             .spawn()
-            .expect("the program starts")
+            .expect("the program starts");
+        Program(child)
     }
 
     /// Types `keys`, as a person would (Enter is "\r").
