@@ -726,3 +726,35 @@ fn ch06_a_strangers_origin() {
     blog.start(Service::Posts);
     Page::open(CH06_IDEA, "ch06_a_strangers_origin").replay_printing_nothing(&blog);
 }
+
+const CH05: &str = "book/src/ch05-moderation/exercise.md";
+
+/// Chapter 5: moderation alone, with no bus to publish its decision to.
+#[test]
+fn ch05_moderation_on_its_own() {
+    let mut blog = Blog::new();
+    // `cargo run` looks for the bus at its default address.
+    let bus_url = blog.real_ports("http://localhost:4005");
+    blog.start_with(Service::Moderation, &[("EVENT_BUS_URL", &bus_url)]);
+    Page::open(CH05, "ch05_moderation_on_its_own").replay_rest(&blog);
+}
+
+/// Chapter 5, in the whole blog: a comment about oranges, rejected.
+#[test]
+fn ch05_the_whole_blog() {
+    let mut blog = Blog::new();
+    for service in Service::ALL {
+        blog.start(service);
+    }
+    let mut page = Page::open(CH05, "ch05_the_whole_blog");
+    page.replay(&blog, 1);
+    // "Give comments a moment to hear about the post".
+    blog.wait_for(
+        "curl -s http://localhost:4005/subscribers",
+        r#""url":"http://127.0.0.1:4001","cursor":1,"#,
+    );
+    // Comment, ask query, read the bus's log; then moderation is stopped.
+    page.replay(&blog, 3);
+    blog.stop(Service::Moderation);
+    page.replay_rest(&blog);
+}
