@@ -51,20 +51,19 @@ pub const NATS_NODES: [NatsNode; 3] = [
     },
 ];
 
+/// Where the packages put `nats-server`, searched after `PATH`: Debian's
+/// is in `/usr/sbin`, which an ordinary user's `PATH` often lacks.
+pub const NATS_SERVER_DIRS: [&str; 3] = ["/usr/sbin", "/usr/local/bin", "/opt/homebrew/bin"];
+
 /// The `nats-server` program: `$NATS_SERVER` if set, else the first on
-/// `PATH`, else where the packages put it (Debian's is in `/usr/sbin`,
-/// which an ordinary user's `PATH` often lacks).
+/// `PATH`, else in [`NATS_SERVER_DIRS`].
 pub fn find_nats_server() -> Option<PathBuf> {
     if let Some(set) = std::env::var_os("NATS_SERVER") {
         return Some(PathBuf::from(set)).filter(|path| path.is_file());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(
-            ["/usr/sbin", "/usr/local/bin", "/opt/homebrew/bin"]
-                .iter()
-                .map(PathBuf::from),
-        )
+        .chain(NATS_SERVER_DIRS.iter().map(PathBuf::from))
         .map(|dir| dir.join(NATS_SERVER))
         .find(|candidate| candidate.is_file())
 }

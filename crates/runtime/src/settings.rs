@@ -339,7 +339,10 @@ mod tests {
     #[test]
     fn the_event_bus_is_an_http_url_or_a_list_of_nats_urls() {
         let bus = |value: &str| settings(&[("EVENT_BUS_URL", value)]).event_bus_url();
-        assert_eq!(settings(&[]).event_bus_url().unwrap(), "http://localhost:4005");
+        assert_eq!(
+            settings(&[]).event_bus_url().unwrap(),
+            "http://localhost:4005"
+        );
         assert_eq!(bus("http://bus:4005/").unwrap(), "http://bus:4005");
         assert_eq!(
             bus("nats://a:4222, nats://b:4223").unwrap(),
@@ -347,7 +350,10 @@ mod tests {
         );
         for bad in ["nats://a:4222,http://b:1", "nats://", "nats://a:4222,"] {
             let error = bus(bad).unwrap_err();
-            assert_eq!((error.variable, error.value.as_str()), ("EVENT_BUS_URL", bad));
+            assert_eq!(
+                (error.variable, error.value.as_str()),
+                ("EVENT_BUS_URL", bad)
+            );
         }
     }
 

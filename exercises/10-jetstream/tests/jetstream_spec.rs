@@ -14,8 +14,8 @@ use blog_events::{Event, PostCreated, Publisher};
 use blog_testkit::{NatsServer, nats_server_or_skip};
 use bytes::Bytes;
 use jetstream::{
-    BusConfig, ConsumerSettings, EventTarget, JetStreamPublisher, Verdict, connect,
-    ensure_streams, spawn_consumer, streams,
+    BusConfig, ConsumerSettings, EventTarget, JetStreamPublisher, Verdict, connect, ensure_streams,
+    spawn_consumer, streams,
 };
 use tempfile::TempDir;
 use tokio::sync::watch;
@@ -237,9 +237,11 @@ async fn the_consumer_hands_each_event_to_the_service_in_order_and_acks_it() {
         service.clone(),
         shutdown,
     );
-    wait_for("the service has seen p1, p2, p3", &mut consumer, async || {
-        service.seen().len() >= 3
-    })
+    wait_for(
+        "the service has seen p1, p2, p3",
+        &mut consumer,
+        async || service.seen().len() >= 3,
+    )
     .await;
     assert_eq!(service.seen(), ["p1", "p2", "p3"], "once each, in order");
     wait_for(
@@ -322,9 +324,7 @@ async fn an_event_not_acknowledged_before_a_crash_is_delivered_again() {
     wait_for(
         "the second replica has p1, and acknowledged it",
         &mut second,
-        async || {
-            service.seen() == ["p1"] && outstanding(&broker.js, "moderation").await == (0, 0)
-        },
+        async || service.seen() == ["p1"] && outstanding(&broker.js, "moderation").await == (0, 0),
     )
     .await;
 }

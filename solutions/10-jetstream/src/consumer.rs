@@ -18,7 +18,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{AckKind, Context, Message};
@@ -129,9 +128,12 @@ pub async fn settle(
 /// `reason`, and waits until the parked stream has it.
 pub async fn park(js: &Context, message: &Message, reason: &str) -> Result<(), async_nats::Error> {
     let info = message.info()?;
-    let mut headers = message.headers.clone().unwrap_or_else(HeaderMap::new);
+    let mut headers = message.headers.clone().unwrap_or_default();
     // A header value is one line.
-    headers.insert(LAST_ERROR_HEADER, reason.replace(['\r', '\n'], " ").as_str());
+    headers.insert(
+        LAST_ERROR_HEADER,
+        reason.replace(['\r', '\n'], " ").as_str(),
+    );
     headers.insert(
         STREAM_SEQUENCE_HEADER,
         info.stream_sequence.to_string().as_str(),
@@ -224,7 +226,8 @@ pub fn spawn_consumer(
                 if let Verdict::TryAgain(reason) | Verdict::Never(reason) = &verdict {
                     tracing::warn!(consumer = settings.durable, subject = %message.subject, reason, "event not applied");
                 }
-                if let Err(error) = settle(&js, &message, verdict, settings.dead_letter_after).await {
+                if let Err(error) = settle(&js, &message, verdict, settings.dead_letter_after).await
+                {
                     // Not settled: the broker redelivers it after the ack wait.
                     tracing::warn!(%error, consumer = settings.durable, "could not settle an event");
                 }
