@@ -404,7 +404,7 @@ fn blog_view(manifests: &Manifests) -> Manifests {
 
 /// The Deployment a StatefulSet stands for in the checks of chapter 9: the
 /// same pods (template, selector, replicas).
-fn as_deployment(set: &StatefulSet) -> Deployment {
+pub fn as_deployment(set: &StatefulSet) -> Deployment {
     let spec = set.spec.clone();
     Deployment {
         metadata: set.metadata.clone(),
