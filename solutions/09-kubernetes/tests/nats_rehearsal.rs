@@ -197,8 +197,17 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// The blog workloads' pods: (pod name, service name, env, port), one per replica.
-fn blog_pods(manifests: &Manifests) -> Vec<(String, String, Vec<(String, String)>, i32)> {
+/// One replica of a blog workload, as a container.
+struct BlogPod {
+    /// `moderation-depl-2`, `query-1`: the workload and the replica's ordinal.
+    pod: String,
+    service: String,
+    env: Vec<(String, String)>,
+    port: i32,
+}
+
+/// Every replica of every blog workload but the client (the test plays the page).
+fn blog_pods(manifests: &Manifests) -> Vec<BlogPod> {
     let mut objects: Vec<Object> = manifests
         .objects
         .iter()
@@ -239,12 +248,12 @@ fn blog_pods(manifests: &Manifests) -> Vec<(String, String, Vec<(String, String)
                 })
                 .collect();
             env.push(("HOST".into(), "0.0.0.0".into()));
-            pods.push((
-                format!("{}-{ordinal}", object.name),
-                service.name().to_string(),
+            pods.push(BlogPod {
+                pod: format!("{}-{ordinal}", object.name),
+                service: service.name().to_string(),
                 env,
-                pod.listen_port().unwrap(),
-            ));
+                port: pod.listen_port().unwrap(),
+            });
         }
     }
     pods
@@ -384,25 +393,25 @@ async fn the_overlay_runs_the_blog_on_three_nats_nodes_and_survives_losing_one()
 
     // The blog: every replica of every workload, all at once.
     let pods = blog_pods(&manifests);
-    for (pod, service, env, port) in &pods {
+    for pod in &pods {
         let rest = [
             "--tmpfs".to_string(),
             "/data:uid=65532,gid=65532".into(),
             "--publish".into(),
-            format!("127.0.0.1::{port}"),
+            format!("127.0.0.1::{}", pod.port),
             blog_image(),
-            service.clone(),
+            pod.service.clone(),
         ];
-        rehearsal.run(pod, &[], env, &rest);
+        rehearsal.run(&pod.pod, &[], &pod.env, &rest);
     }
-    for (pod, _, _, port) in &pods {
-        let url = format!("{}/readyz", rehearsal.url(pod, *port));
-        wait_ok(&rehearsal, pod, &url, 60).await;
+    for pod in &pods {
+        let url = format!("{}/readyz", rehearsal.url(&pod.pod, pod.port));
+        wait_ok(&rehearsal, &pod.pod, &url, 60).await;
     }
     let find = |service: &str| -> Vec<String> {
         pods.iter()
-            .filter(|p| p.1 == service)
-            .map(|p| p.0.clone())
+            .filter(|p| p.service == service)
+            .map(|p| p.pod.clone())
             .collect()
     };
     let (posts, comments, queries) = (&find("posts")[0], &find("comments")[0], find("query"));
