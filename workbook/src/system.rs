@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use blog::launcher::nats::{ClusterPlan, up_on_nats};
 use blog::launcher::{Logs, Plan, Program};
 use blog_catalogue::Service;
 
@@ -132,18 +133,31 @@ fn print_choices(choices: &[Choice]) {
     }
 }
 
-/// `cargo workbook up [--mine] [--data-dir DIR]`.
-pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
+/// What carries the events (`up --bus`, `bench --bus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bus {
+    /// The blog's own event bus (chapter 3).
+    Http,
+    /// A three-node NATS JetStream cluster from the system's nats-server (chapter 10).
+    Nats,
+}
+
+/// `cargo workbook up [--mine] [--data-dir DIR] [--bus nats]`.
+pub async fn up(root: &Path, data_dir: PathBuf, mine: bool, bus: Bus) -> Result<()> {
     let choices = if mine { choose_mine(root)? } else { Vec::new() };
+    if bus == Bus::Nats {
+        // Before the build: a missing nats-server is said at once.
+        ClusterPlan::local(&data_dir)?;
+    }
     build(root, &choices)?;
     if mine {
         print_choices(&choices);
     }
-    plan(root, data_dir, &choices)
-        .launch()
-        .await?
-        .run_until_signal()
-        .await;
+    let plan = plan(root, data_dir, &choices);
+    match bus {
+        Bus::Http => plan.launch().await?.run_until_signal().await,
+        Bus::Nats => up_on_nats(plan, false).await?,
+    }
     Ok(())
 }
 
