@@ -174,7 +174,12 @@ pub async fn create_post(system: &RunningSystem, title: &str) -> String {
 /// Comments only accepts comments for posts it has heard of (through the
 /// bus), so right after creating a post we may have to try again briefly.
 pub async fn create_comment(system: &RunningSystem, post: &str, content: &str) -> String {
-    let url = format!("{}/posts/{post}/comments", system.url(Service::Comments));
+    create_comment_at(&system.url(Service::Comments), post, content).await
+}
+
+/// [`create_comment`], on the comments service at `comments`.
+pub async fn create_comment_at(comments: &str, post: &str, content: &str) -> String {
+    let url = format!("{comments}/posts/{post}/comments");
     let started = Instant::now();
     loop {
         let response = client()
