@@ -44,7 +44,11 @@ async fn jetstream(blog: &Blog) -> Context {
     let servers: Vec<async_nats::ServerAddr> =
         urls.split(',').map(|url| url.parse().unwrap()).collect();
     let client = async_nats::connect(servers).await.unwrap();
-    async_nats::jetstream::new(client)
+    // Short answers: a question to a node that just died must not hide
+    // for seconds how soon the cluster had a new leader.
+    async_nats::jetstream::ContextBuilder::new()
+        .timeout(Duration::from_millis(500))
+        .build(client)
 }
 
 /// Every event in `BLOG_EVENTS`, in order.
