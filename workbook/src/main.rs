@@ -119,6 +119,9 @@ enum Command {
         /// Run your own services where their exercise passes, as `up --mine` does.
         #[arg(long)]
         mine: bool,
+        /// What carries the events: the HTTP bus, or a three-node NATS JetStream cluster.
+        #[arg(long, value_enum, default_value_t = workbook::system::Bus::Http)]
+        bus: workbook::system::Bus,
     },
     /// Build the blog's Docker image (blog:0.1.0; with --mine, blog:mine with your services).
     Image {
@@ -237,6 +240,7 @@ fn run(cli: Cli) -> Result<()> {
             lag,
             comments,
             mine,
+            bus,
         } => {
             let measure = if lag {
                 Measure::Lag { comments }
@@ -248,7 +252,8 @@ fn run(cli: Cli) -> Result<()> {
                     posts,
                 })
             };
-            tokio::runtime::Runtime::new()?.block_on(workbook::system::bench(&root, measure, mine))
+            tokio::runtime::Runtime::new()?
+                .block_on(workbook::system::bench(&root, measure, mine, bus))
         }
         Command::Image { mine, tag } => image::image(&root, mine, tag.as_deref()),
         Command::Deploy { dry_run, mine } => deploy::deploy(&root, dry_run, mine),
