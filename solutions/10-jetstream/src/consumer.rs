@@ -29,6 +29,11 @@ use tokio::task::JoinHandle;
 use crate::streams::{STREAM, SUBJECT_PREFIX, parked_subject};
 use crate::target::{EventTarget, Verdict};
 
+/// How long one pull waits for events before it is renewed.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// How often the server says it is still there during a pull.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
 /// Header of a parked event: why the consumer gave up on it.
 pub const LAST_ERROR_HEADER: &str = "Blog-Last-Error";
 /// Header of a parked event: its sequence number in `BLOG_EVENTS`.
@@ -192,7 +197,17 @@ pub fn spawn_consumer(
             // every reconnection: the model in memory is still there.
             replay.replay_from_start &= first;
             let messages = match open_consumer(&js, &replay).await {
-                Ok(consumer) => consumer.messages().await.map_err(Into::into),
+                // Short pulls with heartbeats: when the node that leads
+                // this consumer dies, a missed heartbeat tells us within
+                // seconds, and the next pull finds the new leader.
+                Ok(consumer) => consumer
+                    .stream()
+                    .max_messages_per_batch(64)
+                    .expires(PULL_EXPIRES)
+                    .heartbeat(PULL_HEARTBEAT)
+                    .messages()
+                    .await
+                    .map_err(Into::into),
                 Err(error) => Err(error),
             };
             let mut messages = match messages {
