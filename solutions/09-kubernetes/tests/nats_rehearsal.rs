@@ -131,8 +131,13 @@ impl Rehearsal {
 
     /// Where the test reaches `port` of a pod, published on 127.0.0.1.
     fn url(&self, pod: &str, port: i32) -> String {
-        let published = docker(&["port", &self.name(pod), &format!("{port}/tcp")])
-            .unwrap_or_else(|error| panic!("{pod} has no published port {port}: {error}"));
+        let published =
+            docker(&["port", &self.name(pod), &format!("{port}/tcp")]).unwrap_or_else(|error| {
+                panic!(
+                    "{pod} has no published port {port} (did it stop?): {error}\n{}",
+                    self.logs(pod)
+                )
+            });
         format!("http://{}", published.lines().next().unwrap_or_default())
     }
 
@@ -156,7 +161,9 @@ impl Rehearsal {
             }
         }
         let _ = docker(&["network", "rm", &self.network]);
-        if let Ok(volumes) = docker(&["volume", "ls", "--quiet", "--filter", &filter]) {
+        // The NATS nodes' named volumes, `<tag>-data-nats-N`.
+        let named = format!("name={}-", self.tag);
+        if let Ok(volumes) = docker(&["volume", "ls", "--quiet", "--filter", &named]) {
             for volume in volumes.lines().filter(|l| !l.is_empty()) {
                 let _ = docker(&["volume", "rm", "--force", volume]);
             }
