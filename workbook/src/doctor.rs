@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use blog_catalogue::Service;
+use blog_catalogue::broker::{NATS_INSTALL, NATS_SERVER, NATS_SERVER_DIRS};
 
 /// The oldest Rust the workspace builds with: the `rust-version` of the root
 /// Cargo.toml, which this crate inherits (`cargo xtask verify` checks that
@@ -75,8 +76,13 @@ pub struct Doctor {
 
 impl Default for Doctor {
     fn default() -> Self {
+        // `PATH`, then where the packages put `nats-server` (Debian: /usr/sbin).
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::env::split_paths(&path)
+            .chain(NATS_SERVER_DIRS.iter().map(PathBuf::from))
+            .collect::<Vec<_>>();
         Doctor {
-            path: std::env::var_os("PATH").unwrap_or_default(),
+            path: std::env::join_paths(dirs).unwrap_or(path),
             hosts_file: PathBuf::from("/etc/hosts"),
         }
     }
@@ -403,6 +409,28 @@ impl Doctor {
         }
     }
 
+    /// The NATS server of chapter 10 (`needs = ["nats"]`, `up --bus nats`).
+    pub fn nats_server(&self) -> Check {
+        let name = "nats-server";
+        match self.run(NATS_SERVER, &["--version"], Duration::from_secs(10)) {
+            Ran::Printed(version) => Check {
+                name,
+                level: Level::Ok,
+                detail: first_line(&version),
+            },
+            Ran::Missing => Check {
+                name,
+                level: Level::Fail,
+                detail: format!("not found; {NATS_INSTALL}"),
+            },
+            Ran::Failed(why) => Check {
+                name,
+                level: Level::Fail,
+                detail: format!("`nats-server --version` failed: {why}; {NATS_INSTALL}"),
+            },
+        }
+    }
+
     /// The checks for what an exercise declares it needs.
     pub fn for_needs(&self, needs: &[String]) -> Vec<Check> {
         let mut checks = Vec::new();
@@ -411,6 +439,9 @@ impl Doctor {
             if checks.last().is_some_and(|c| c.level == Level::Ok) {
                 checks.push(self.docker_run());
             }
+        }
+        if needs.iter().any(|n| n == "nats") {
+            checks.push(self.nats_server());
         }
         if needs.iter().any(|n| n == "kubernetes") {
             checks.extend([
@@ -426,7 +457,11 @@ impl Doctor {
     /// Everything, for `cargo workbook doctor`.
     pub fn all(&self) -> Vec<Check> {
         let mut checks = vec![self.rust(), self.ports()];
-        checks.extend(self.for_needs(&["docker".to_string(), "kubernetes".to_string()]));
+        checks.extend(self.for_needs(&[
+            "docker".to_string(),
+            "nats".to_string(),
+            "kubernetes".to_string(),
+        ]));
         // A warning only: the blog works without it, less protected.
         checks.push(self.network_policies());
         checks
@@ -468,6 +503,26 @@ mod tests {
             path: dir.as_os_str().to_owned(),
             hosts_file: dir.join("hosts"),
         }
+    }
+
+    #[test]
+    fn without_nats_server_the_report_says_how_to_install_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = doctor_with(dir.path()).for_needs(&["nats".into()]);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].level, Level::Fail);
+        let line = checks[0].to_string();
+        for way in [
+            "apt-get install nats-server",
+            "brew install nats-server",
+            "github.com/nats-io/nats-server/releases",
+        ] {
+            assert!(line.contains(way), "{line}");
+        }
+        fake_program(dir.path(), "nats-server", "nats-server: v2.9.10", 0);
+        let checks = doctor_with(dir.path()).for_needs(&["nats".into()]);
+        assert_eq!(checks[0].level, Level::Ok, "{}", checks[0]);
+        assert!(checks[0].detail.contains("v2.9.10"), "{}", checks[0]);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - `status`: which exercises are done.
 //! - `hint`, `solution`, `reset`, `next`, `go`: help, peek, start over, move around.
 //! - `doctor`: is this machine ready (Rust, Docker, minikube, ports)?
-//! - `up [--mine]`: run the blog, with your own services where they pass.
+//! - `up [--mine] [--bus nats]`: run the blog, with your own services where they pass,
+//!   on the HTTP bus or a NATS JetStream cluster (chapter 10).
 //! - `bench [--lag]`: measure the running system (release build).
 //! - `image [--mine]`: the blog's Docker image, with your own services where they pass (chapter 8).
 //! - `deploy [--mine]`, `undeploy`: the blog on minikube (chapter 9).
@@ -88,6 +89,10 @@ enum Command {
         /// Where the services keep their data.
         #[arg(long, default_value = "data")]
         data_dir: std::path::PathBuf,
+        /// What carries the events: the blog's own HTTP bus, or a three-node
+        /// NATS JetStream cluster from the system's nats-server (chapter 10).
+        #[arg(long, value_enum, default_value_t = workbook::system::Bus::Http)]
+        bus: workbook::system::Bus,
     },
     /// Measure the blog: comments/s fully propagated, lag p50/p99, memory per service (release build).
     /// With --lag: how long one comment at a time takes to reach the query service (chapter 4).
@@ -114,6 +119,9 @@ enum Command {
         /// Run your own services where their exercise passes, as `up --mine` does.
         #[arg(long)]
         mine: bool,
+        /// What carries the events: the HTTP bus, or a three-node NATS JetStream cluster.
+        #[arg(long, value_enum, default_value_t = workbook::system::Bus::Http)]
+        bus: workbook::system::Bus,
     },
     /// Build the blog's Docker image (blog:0.1.0; with --mine, blog:mine with your services).
     Image {
@@ -211,13 +219,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Up { mine, data_dir } => {
+        Command::Up {
+            mine,
+            data_dir,
+            bus,
+        } => {
             let data_dir = if data_dir.is_absolute() {
                 data_dir
             } else {
                 root.join(data_dir)
             };
-            tokio::runtime::Runtime::new()?.block_on(workbook::system::up(&root, data_dir, mine))
+            tokio::runtime::Runtime::new()?
+                .block_on(workbook::system::up(&root, data_dir, mine, bus))
         }
         Command::Bench {
             seconds,
@@ -227,6 +240,7 @@ fn run(cli: Cli) -> Result<()> {
             lag,
             comments,
             mine,
+            bus,
         } => {
             let measure = if lag {
                 Measure::Lag { comments }
@@ -238,7 +252,8 @@ fn run(cli: Cli) -> Result<()> {
                     posts,
                 })
             };
-            tokio::runtime::Runtime::new()?.block_on(workbook::system::bench(&root, measure, mine))
+            tokio::runtime::Runtime::new()?
+                .block_on(workbook::system::bench(&root, measure, mine, bus))
         }
         Command::Image { mine, tag } => image::image(&root, mine, tag.as_deref()),
         Command::Deploy { dry_run, mine } => deploy::deploy(&root, dry_run, mine),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use blog::launcher::nats::{ClusterPlan, NatsCluster, up_on_nats};
 use blog::launcher::{Logs, Plan, Program};
 use blog_catalogue::Service;
 
@@ -132,18 +133,31 @@ fn print_choices(choices: &[Choice]) {
     }
 }
 
-/// `cargo workbook up [--mine] [--data-dir DIR]`.
-pub async fn up(root: &Path, data_dir: PathBuf, mine: bool) -> Result<()> {
+/// What carries the events (`up --bus`, `bench --bus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bus {
+    /// The blog's own event bus (chapter 3).
+    Http,
+    /// A three-node NATS JetStream cluster from the system's nats-server (chapter 10).
+    Nats,
+}
+
+/// `cargo workbook up [--mine] [--data-dir DIR] [--bus nats]`.
+pub async fn up(root: &Path, data_dir: PathBuf, mine: bool, bus: Bus) -> Result<()> {
     let choices = if mine { choose_mine(root)? } else { Vec::new() };
+    if bus == Bus::Nats {
+        // Before the build: a missing nats-server is said at once.
+        ClusterPlan::local(&data_dir)?;
+    }
     build(root, &choices)?;
     if mine {
         print_choices(&choices);
     }
-    plan(root, data_dir, &choices)
-        .launch()
-        .await?
-        .run_until_signal()
-        .await;
+    let plan = plan(root, data_dir, &choices);
+    match bus {
+        Bus::Http => plan.launch().await?.run_until_signal().await,
+        Bus::Nats => up_on_nats(plan, false).await?,
+    }
     Ok(())
 }
 
@@ -159,7 +173,9 @@ pub enum Measure {
 /// `cargo workbook bench`: builds the release binaries (optimised, as they
 /// would be deployed) and measures them running as separate processes,
 /// with the learner's services where they pass if `mine`.
-pub async fn bench(root: &Path, measure: Measure, mine: bool) -> Result<()> {
+/// On `Bus::Nats` the services run on a three-node cluster (on free
+/// ports, its data in the scratch folder), started before them.
+pub async fn bench(root: &Path, measure: Measure, mine: bool, bus: Bus) -> Result<()> {
     let choices = if mine { choose_mine(root)? } else { Vec::new() };
     println!("Building the release binaries (optimised, as they would be deployed)...");
     cargo_build(root, &choices, &["--release"])?;
@@ -167,16 +183,33 @@ pub async fn bench(root: &Path, measure: Measure, mine: bool) -> Result<()> {
         print_choices(&choices);
     }
     let scratch = std::env::temp_dir().join(format!("blog-bench-{}", std::process::id()));
-    let plan = plan_from(
+    let mut plan = plan_from(
         &target_dir(root).join("release"),
         scratch.join("data"),
         Logs::Dir(scratch.join("logs")),
         &choices,
     );
+    let cluster = match bus {
+        Bus::Http => None,
+        Bus::Nats => {
+            let cluster =
+                NatsCluster::start(ClusterPlan::local(&scratch.join("data"))?.on_free_ports()?)
+                    .await?;
+            println!(
+                "On NATS JetStream: a three-node cluster at {}",
+                cluster.urls()
+            );
+            plan = plan.on_nats(&cluster.urls());
+            Some(cluster)
+        }
+    };
     let result = match measure {
         Measure::System(settings) => bench::run(plan, settings).await,
         Measure::Lag { comments } => bench::lag::run(plan, comments).await,
     };
+    if let Some(cluster) = cluster {
+        cluster.shutdown().await;
+    }
     match &result {
         Ok(()) => {
             let _ = std::fs::remove_dir_all(&scratch);

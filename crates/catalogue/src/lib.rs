@@ -11,8 +11,12 @@
 //! - whether it keeps data on disk, and in which file;
 //! - which events it consumes and emits ([`EventType`]);
 //! - which services it calls, through which environment variable ([`Link`]).
+//!
+//! [`broker`] holds the same kind of facts about NATS, chapter 10's broker.
 
 use std::fmt;
+
+pub mod broker;
 
 /// A service of the blog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -210,10 +210,14 @@ async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
         .map(|(_, row)| row)
         .collect();
     let mut events = Vec::with_capacity(batch.len());
+    let mut ids = Vec::with_capacity(batch.len());
     let mut unreadable = Vec::new();
     for (seq, json) in &batch {
         match serde_json::from_str::<Event>(json) {
-            Ok(event) => events.push(event),
+            Ok(event) => {
+                events.push(event);
+                ids.push(*seq);
+            }
             Err(error) => {
                 // Only this crate writes the outbox, so this means a
                 // corrupted row; keeping it would block every later event.
@@ -223,7 +227,7 @@ async fn relay_once(db: &SharedDb, publisher: &dyn Publisher) -> Pass {
         }
     }
     let last = batch.last().map(|(seq, _)| *seq).unwrap_or_default();
-    if let Err(error) = publisher.publish_all(&events).await {
+    if let Err(error) = publisher.publish_outbox(&ids, &events).await {
         tracing::warn!(%error, "events not delivered yet; will retry");
         blocking(db, move |conn| {
             for seq in unreadable {

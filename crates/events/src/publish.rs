@@ -30,6 +30,17 @@ pub trait Publisher: Send + Sync + 'static {
             Ok(())
         })
     }
+
+    /// Sends the events the outbox relay read, in order, with the number of
+    /// the outbox row each came from (`ids[i]` belongs to `events[i]`). A row
+    /// keeps its number until it is deleted, so a relay that sends it again
+    /// (it crashed before the delete) sends the same number: a broker that
+    /// drops duplicates by id (JetStream) stores the event once. The default
+    /// has no use for the numbers and calls [`Publisher::publish_all`].
+    fn publish_outbox<'a>(&'a self, ids: &'a [i64], events: &'a [Event]) -> PublishFuture<'a> {
+        let _ = ids;
+        self.publish_all(events)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -123,6 +123,18 @@ impl<L: Fn(&str) -> Option<String>> Settings<L> {
         }
     }
 
+    /// Where the service's events go: `EVENT_BUS_URL`. The blog's own HTTP
+    /// bus (a base URL, as [`Settings::base_url`]; by default the bus on
+    /// this machine), or a NATS JetStream cluster (chapter 10): one or more
+    /// comma-separated `nats://host:port` URLs, returned as written. The
+    /// `blog` binary reads the scheme to choose the bus.
+    pub fn event_bus_url(&self) -> Result<String, SettingsError> {
+        match self.get("EVENT_BUS_URL") {
+            Some(list) if list.starts_with("nats://") => check_nats_urls(&list),
+            _ => self.base_url("EVENT_BUS_URL", Service::EventBus),
+        }
+    }
+
     /// A comma-separated list of base URLs, e.g. the bus's `SUBSCRIBERS`; by
     /// default where each of `defaults` listens on this machine. Blank
     /// entries are skipped.
@@ -183,6 +195,25 @@ fn check_base_url(name: &'static str, value: &str) -> Result<String, SettingsErr
             "an http:// or https:// URL such as http://localhost:4005",
         )),
     }
+}
+
+/// Comma-separated `nats://host:port` URLs, each with a host.
+fn check_nats_urls(list: &str) -> Result<String, SettingsError> {
+    let servers: Vec<&str> = list.split(',').map(str::trim).collect();
+    for server in &servers {
+        let fine = Url::parse(server)
+            .map(|url| url.scheme() == "nats" && url.has_host())
+            .unwrap_or(false);
+        if !fine {
+            return Err(invalid(
+                "EVENT_BUS_URL",
+                list,
+                "an http:// URL such as http://localhost:4005, or comma-separated \
+                 nats:// URLs such as nats://localhost:4222,nats://localhost:4223",
+            ));
+        }
+    }
+    Ok(servers.join(","))
 }
 
 #[cfg(test)]
@@ -303,6 +334,27 @@ mod tests {
             (error.variable, error.value.as_str()),
             ("SUBSCRIBERS", "not a url")
         );
+    }
+
+    #[test]
+    fn the_event_bus_is_an_http_url_or_a_list_of_nats_urls() {
+        let bus = |value: &str| settings(&[("EVENT_BUS_URL", value)]).event_bus_url();
+        assert_eq!(
+            settings(&[]).event_bus_url().unwrap(),
+            "http://localhost:4005"
+        );
+        assert_eq!(bus("http://bus:4005/").unwrap(), "http://bus:4005");
+        assert_eq!(
+            bus("nats://a:4222, nats://b:4223").unwrap(),
+            "nats://a:4222,nats://b:4223"
+        );
+        for bad in ["nats://a:4222,http://b:1", "nats://", "nats://a:4222,"] {
+            let error = bus(bad).unwrap_err();
+            assert_eq!(
+                (error.variable, error.value.as_str()),
+                ("EVENT_BUS_URL", bad)
+            );
+        }
     }
 
     #[test]

@@ -13,12 +13,15 @@
 //!   child reports the address it bound.
 //! - [`skip_unless_required`]: a test that needs a tool this machine lacks
 //!   says `SKIPPED` loudly, or fails when CI requires the tool.
+//! - [`nats_server_or_skip`] and [`NatsServer`]: a real `nats-server` for
+//!   chapter 10's tests, or `SKIPPED` (a failure under `REQUIRE_NATS=1`).
 //! - `docker` (feature `docker`): the Docker gate of chapters 7 and 8 (skips
 //!   loudly without an engine, fails instead under `REQUIRE_DOCKER=1`), and
 //!   the clean-up after their containers.
 
 mod fake;
 mod http;
+mod nats;
 mod process;
 mod skip;
 mod wait;
@@ -28,6 +31,7 @@ pub mod docker;
 
 pub use fake::{Behaviour, FakeService};
 pub use http::{expect_json_error, expect_status, send};
+pub use nats::{NatsServer, nats_server_or_skip};
 pub use process::{ServiceProcess, spawn_service};
 pub use skip::skip_unless_required;
 pub use wait::{eventually, wait_until};

@@ -75,7 +75,7 @@ impl Config {
         Ok(Config {
             addr: settings.listen_addr(Service::Comments)?,
             data_dir: settings.data_dir(),
-            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
+            event_bus_url: settings.event_bus_url()?,
             post_lookup: settings.parse(
                 "POST_LOOKUP",
                 PostLookupMode::Events,

@@ -74,7 +74,7 @@ impl Config {
         let rebuild = settings.text("REBUILD", "on").to_ascii_lowercase();
         Ok(Config {
             addr: settings.listen_addr(Service::Query)?,
-            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
+            event_bus_url: settings.event_bus_url()?,
             rebuild: !matches!(rebuild.as_str(), "off" | "false" | "no" | "0"),
             page_origins: settings.page_origins()?,
         })

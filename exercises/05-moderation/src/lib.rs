@@ -48,7 +48,7 @@ impl Config {
         let settings = Settings::from_env();
         Ok(Config {
             addr: settings.listen_addr(Service::Moderation)?,
-            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
+            event_bus_url: settings.event_bus_url()?,
         })
     }
 }

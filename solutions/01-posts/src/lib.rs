@@ -51,7 +51,7 @@ impl Config {
         Ok(Config {
             addr: settings.listen_addr(Service::Posts)?,
             data_dir: settings.data_dir(),
-            event_bus_url: settings.base_url("EVENT_BUS_URL", Service::EventBus)?,
+            event_bus_url: settings.event_bus_url()?,
             page_origins: settings.page_origins()?,
         })
     }

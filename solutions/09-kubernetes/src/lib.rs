@@ -17,12 +17,15 @@
 //! - [`hardening`]: the image, probes, security context, resources, volumes,
 //!   the pause before a rolling pod stops.
 //! - [`network`]: the NetworkPolicies: who may connect to whom.
+//! - [`nats`]: chapter 10's overlay (k8s/nats/): the NATS StatefulSet, its
+//!   routes and Services, the stream's replication, the services on NATS.
 //!
 //! Every check returns [`Problem`]s naming the file and the object.
 
 pub mod hardening;
 pub mod ingress;
 pub mod load;
+pub mod nats;
 pub mod network;
 pub mod pods;
 pub mod system;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use serde_json::Value;
@@ -29,6 +29,8 @@ impl fmt::Display for Problem {
 #[derive(Clone, Debug)]
 pub enum Resource {
     Deployment(Box<Deployment>),
+    /// Only in chapter 10's overlay (k8s/nats/): the NATS nodes and query's replicas.
+    StatefulSet(Box<StatefulSet>),
     Service(Box<Service>),
     Ingress(Box<Ingress>),
     Claim(Box<PersistentVolumeClaim>),
@@ -48,6 +50,7 @@ impl Object {
     pub fn kind(&self) -> &'static str {
         match self.resource {
             Resource::Deployment(_) => "Deployment",
+            Resource::StatefulSet(_) => "StatefulSet",
             Resource::Service(_) => "Service",
             Resource::Ingress(_) => "Ingress",
             Resource::Claim(_) => "PersistentVolumeClaim",
@@ -70,8 +73,9 @@ impl Object {
 }
 
 /// The `apiVersion` each kind must have: the current, stable one.
-const API_VERSIONS: [(&str, &str); 5] = [
+const API_VERSIONS: [(&str, &str); 6] = [
     ("Deployment", "apps/v1"),
+    ("StatefulSet", "apps/v1"),
     ("Service", "v1"),
     ("Ingress", "networking.k8s.io/v1"),
     ("PersistentVolumeClaim", "v1"),
@@ -185,6 +189,13 @@ impl Manifests {
     pub fn deployments(&self) -> impl Iterator<Item = (&Object, &Deployment)> {
         self.objects.iter().filter_map(|o| match &o.resource {
             Resource::Deployment(d) => Some((o, d.as_ref())),
+            _ => None,
+        })
+    }
+
+    pub fn stateful_sets(&self) -> impl Iterator<Item = (&Object, &StatefulSet)> {
+        self.objects.iter().filter_map(|o| match &o.resource {
+            Resource::StatefulSet(s) => Some((o, s.as_ref())),
             _ => None,
         })
     }
@@ -323,6 +334,9 @@ fn object(file: &str, number: usize, document: Value) -> Result<Option<Object>, 
     let resource = match kind.as_str() {
         "Deployment" => {
             Resource::Deployment(Box::new(serde_json::from_value(document).map_err(typed)?))
+        }
+        "StatefulSet" => {
+            Resource::StatefulSet(Box::new(serde_json::from_value(document).map_err(typed)?))
         }
         "Service" => Resource::Service(Box::new(serde_json::from_value(document).map_err(typed)?)),
         "Ingress" => Resource::Ingress(Box::new(serde_json::from_value(document).map_err(typed)?)),

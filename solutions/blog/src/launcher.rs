@@ -27,8 +27,10 @@
 //!   only the launcher, which then stops them one by one.
 //!
 //! Modules: `process` starts one service's process and waits until it is
-//! ready; `supervisor` looks after it from then on.
+//! ready; `supervisor` looks after it from then on; [`nats`] runs the
+//! three-node NATS cluster the services use with `--bus nats` (chapter 10).
 
+pub mod nats;
 mod process;
 mod supervisor;
 
@@ -114,6 +116,23 @@ impl Plan {
         self
     }
 
+    /// The services on the NATS JetStream cluster at `servers` (its
+    /// comma-separated `nats://` URLs) instead of the HTTP bus: each gets
+    /// `EVENT_BUS_URL=<servers>`, and the event-bus process is not started.
+    pub fn on_nats(mut self, servers: &str) -> Plan {
+        self.programs.remove(&Service::EventBus);
+        self.extra_env
+            .push(("EVENT_BUS_URL".to_string(), servers.to_string()));
+        self
+    }
+
+    /// The services this plan starts, in order.
+    pub fn services(&self) -> impl Iterator<Item = Service> + '_ {
+        Service::ALL
+            .into_iter()
+            .filter(|service| self.programs.contains_key(service))
+    }
+
     pub fn port(&self, service: Service) -> u16 {
         self.ports[&service]
     }
@@ -173,7 +192,7 @@ impl Plan {
         // Every port first: a conflict stops the launch before anything runs,
         // and port 0 becomes the real port the others are told about.
         let mut listeners = BTreeMap::new();
-        for service in Service::ALL {
+        for service in self.services().collect::<Vec<_>>() {
             let listener = bind(service, self.port(service))?;
             self.ports.insert(service, listener.local_addr()?.port());
             listeners.insert(service, listener);
@@ -182,7 +201,7 @@ impl Plan {
             plan: self,
             supervisors: BTreeMap::new(),
         };
-        for service in Service::ALL {
+        for service in system.plan.services().collect::<Vec<_>>() {
             let started = system.supervise(service, listeners.remove(&service)).await;
             if let Err(error) = started {
                 system.stop(Duration::from_secs(5)).await;
@@ -271,7 +290,7 @@ impl RunningSystem {
     /// Prints where everything is.
     pub fn print_urls(&self) {
         println!("\nThe blog is running (Ctrl-C stops every service):\n");
-        for service in Service::ALL {
+        for service in self.plan.services() {
             let program = &self.plan.programs[&service];
             let pid = self
                 .status(service)

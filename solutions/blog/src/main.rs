@@ -32,7 +32,18 @@ enum Command {
         /// (to run a second blog beside the first).
         #[arg(long)]
         free_ports: bool,
+        /// What carries the events: the blog's own HTTP bus, or a
+        /// three-node NATS JetStream cluster from the system's nats-server.
+        #[arg(long, value_enum, default_value_t = Bus::Http)]
+        bus: Bus,
     },
+}
+
+/// What carries the events (`up --bus`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Bus {
+    Http,
+    Nats,
 }
 
 /// The command line: [`Cli`], plus one subcommand per service of the catalogue.
@@ -74,13 +85,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up {
             data_dir,
             free_ports,
+            bus,
         } => {
             let me = std::env::current_exe()?;
             let mut plan = Plan::reference(&me, data_dir, Logs::Prefixed);
             if free_ports {
                 plan = plan.on_free_ports();
             }
-            plan.launch().await?.run_until_signal().await;
+            match bus {
+                Bus::Http => plan.launch().await?.run_until_signal().await,
+                Bus::Nats => blog::launcher::nats::up_on_nats(plan, free_ports).await?,
+            }
             Ok(())
         }
     }

@@ -1,124 +1,34 @@
 //! The whole blog as real processes on real sockets: the end-to-end scenario,
-//! and what happens when services go away and come back.
+//! and what happens when services go away and come back. The scenarios run
+//! on both buses, from this one source: the blog's own HTTP bus, and a
+//! three-node NATS JetStream cluster (chapter 10; skipped without
+//! `nats-server`, unless `REQUIRE_NATS=1`).
+
+mod support;
 
 use std::time::{Duration, Instant};
 
-use blog::launcher::{Logs, Plan, RunningSystem};
+use blog::launcher::{Logs, Plan};
 use blog_catalogue::Service;
-use serde_json::{Value, json};
-
-async fn launch(data: &tempfile::TempDir) -> RunningSystem {
-    let plan = Plan::reference(
-        env!("CARGO_BIN_EXE_blog").as_ref(),
-        data.path().join("data"),
-        Logs::Dir(data.path().join("logs")),
-    )
-    .on_free_ports();
-    plan.launch()
-        .await
-        .expect("all six services start and answer /healthz")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn post_json(url: String, body: Value) -> Value {
-    let response = client().post(&url).json(&body).send().await.unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "POST {url} answered {status}: {body}");
-    body
-}
-
-async fn get_json(url: String) -> Value {
-    client()
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Polls the query service until `check` holds, or fails after 20 s with what it saw.
-async fn wait_for_query(
-    system: &RunningSystem,
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    let started = Instant::now();
-    loop {
-        let posts = get_json(format!("{}/posts", system.url(Service::Query))).await;
-        if check(&posts) {
-            return posts;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            panic!("after 20 s the query service still does not show {what}: {posts}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn status_of(posts: &Value, post: &str, comment: &str) -> Option<String> {
-    posts[post]["comments"]
-        .as_array()?
-        .iter()
-        .find(|c| c["id"] == comment)
-        .and_then(|c| c["status"].as_str().map(str::to_string))
-}
-
-async fn create_post(system: &RunningSystem, title: &str) -> String {
-    let post = post_json(
-        format!("{}/posts/create", system.url(Service::Posts)),
-        json!({ "title": title }),
-    )
-    .await;
-    post["id"].as_str().unwrap().to_string()
-}
-
-/// Comments only accepts comments for posts it has heard of (through the
-/// bus), so right after creating a post we may have to try again briefly.
-async fn create_comment(system: &RunningSystem, post: &str, content: &str) -> String {
-    let url = format!("{}/posts/{post}/comments", system.url(Service::Comments));
-    let started = Instant::now();
-    loop {
-        let response = client()
-            .post(&url)
-            .json(&json!({ "content": content }))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        if status == 201 {
-            let list = body
-                .as_array()
-                .expect("the answer is the post's comment list");
-            let mine = list
-                .iter()
-                .rev()
-                .find(|c| c["content"] == content)
-                .expect("the new comment is in the list");
-            return mine["id"].as_str().unwrap().to_string();
-        }
-        assert_eq!(status, 404, "POST {url} answered {status}: {body}");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "comments never learned about post {post}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use support::{
+    Blog, Bus, client, create_comment, create_post, get_json, launch, status_of, wait_for_query,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_comment_travels_through_every_service_and_comes_back_moderated() {
+    a_comment_travels(Bus::Http).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_nats_a_comment_travels_through_every_service_and_comes_back_moderated() {
+    a_comment_travels(Bus::Nats).await;
+}
+
+async fn a_comment_travels(bus: Bus) {
     let data = tempfile::tempdir().unwrap();
-    let system = launch(&data).await;
+    let Some(system) = Blog::launch(&data, bus).await else {
+        return;
+    };
 
     let post = create_post(&system, "Fruit").await;
     let nice = create_comment(&system, &post, "I like apples").await;
@@ -165,8 +75,19 @@ async fn a_comment_travels_through_every_service_and_comes_back_moderated() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_doubled() {
+    catch_up_after_being_down(Bus::Http).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_nats_query_and_moderation_catch_up_after_being_down_and_nothing_is_lost_or_doubled() {
+    catch_up_after_being_down(Bus::Nats).await;
+}
+
+async fn catch_up_after_being_down(bus: Bus) {
     let data = tempfile::tempdir().unwrap();
-    let mut system = launch(&data).await;
+    let Some(mut system) = Blog::launch(&data, bus).await else {
+        return;
+    };
     let post = create_post(&system, "Resilience").await;
     let before = create_comment(&system, &post, "written while all is well").await;
     wait_for_query(&system, "the first comment approved", |p| {

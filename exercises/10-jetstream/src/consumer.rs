@@ -1,0 +1,243 @@
+//! The consumer (TODO 2, TODO 3): a durable pull consumer per service, and
+//! what it does with each event the service's handler has judged. The loop
+//! is given; you write what the broker is told about each event.
+//!
+//! TODO 2: `settle`: acknowledge, ask again later, or park.
+//! TODO 3: `park`: the dead letter, copied where it can be seen and replayed.
+//!
+//! - **Durable**: the broker remembers, per consumer name, which events were
+//!   acknowledged. A service that restarts goes on where it stopped.
+//! - **Shared**: every replica of a service pulls from the same consumer,
+//!   and the broker gives each event to one of them (a work queue). That is
+//!   how moderation scales out. An event a replica took and never
+//!   acknowledged (it crashed) goes to another after the ack wait.
+//! - **Explicit acks, after the handler**: an event is acknowledged only
+//!   once the handler has applied it, so a crash before the ack means it
+//!   comes again: at least once. The handlers are idempotent, as on the
+//!   HTTP bus, so a second delivery changes nothing.
+//! - **In order, where it matters**: a consumer that must see events in the
+//!   stream's order (query: a comment before its update) lets only one
+//!   event be unacknowledged at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+#[allow(unused_imports)] // you will need them for TODO 2 and TODO 3
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+#[allow(unused_imports)]
+use async_nats::jetstream::message::PublishMessage;
+#[allow(unused_imports)]
+use async_nats::jetstream::{AckKind, Context, Message};
+use blog_runtime::Backoff;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[allow(unused_imports)]
+use crate::streams::{STREAM, SUBJECT_PREFIX, parked_subject};
+use crate::target::{EventTarget, Verdict};
+
+/// How long one pull waits for events before it is renewed.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// How often the server says it is still there during a pull.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Header of a parked event: why the consumer gave up on it.
+pub const LAST_ERROR_HEADER: &str = "Blog-Last-Error";
+/// Header of a parked event: its sequence number in `BLOG_EVENTS`.
+pub const STREAM_SEQUENCE_HEADER: &str = "Blog-Stream-Sequence";
+
+/// One service's consumer.
+#[derive(Clone, Debug)]
+pub struct ConsumerSettings {
+    /// The durable consumer's name: the service's (`comments`, `moderation`),
+    /// or `query-<replica>` for a query replica.
+    pub durable: String,
+    /// Only one event in flight at a time, so they are applied in the
+    /// stream's order. Off for a work queue (moderation), whose events are
+    /// independent and spread over replicas.
+    pub in_order: bool,
+    /// Start from the first event every time the service starts: for a
+    /// service that keeps its model in memory (query), so it rebuilds it.
+    pub replay_from_start: bool,
+    /// How many times an event the handler refuses for good is tried
+    /// before it is parked.
+    pub dead_letter_after: i64,
+    /// How long an event may stay unacknowledged before it is redelivered.
+    pub ack_wait: Duration,
+}
+
+impl ConsumerSettings {
+    /// A service's consumer, with the contract's defaults.
+    pub fn new(durable: &str) -> Self {
+        ConsumerSettings {
+            durable: durable.to_string(),
+            in_order: true,
+            replay_from_start: false,
+            dead_letter_after: 5,
+            ack_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What [`settle`] did with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// Acknowledged: it will not come again.
+    Acked,
+    /// Negatively acknowledged with a delay: it comes again later.
+    Retried,
+    /// Copied to `BLOG_PARKED` and terminated on the main stream.
+    Parked,
+}
+
+/// The pause before an event that failed `delivered` times comes again:
+/// exponential, with jitter, so that replicas hit by the same outage do not
+/// all retry in the same millisecond.
+pub fn retry_delay(delivered: i64) -> Duration {
+    let mut pauses = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    for _ in 1..delivered.clamp(1, 16) {
+        pauses.next_delay();
+    }
+    pauses.next_delay()
+}
+
+// ANCHOR: settle
+/// Tells the broker what became of `message`, from the handler's `verdict`:
+/// acknowledge what was applied; ask again later, after [`retry_delay`],
+/// for what may work later; park what can never be applied, once it was
+/// tried `dead_letter_after` times.
+pub async fn settle(
+    js: &Context,
+    message: &Message,
+    verdict: Verdict,
+    dead_letter_after: i64,
+) -> Result<Settled, async_nats::Error> {
+    // TODO 2: the verdict says what became of the event; tell the broker.
+    // Which events must come again, and after how long? Which must never
+    // come again, and when does an event count as a dead letter? (The
+    // message's info says how many times it was delivered.)
+    // Checked by `the_consumer_hands_each_event_to_the_service_in_order_and_acks_it`,
+    // `an_event_the_service_could_not_apply_yet_comes_again_until_it_is_applied`,
+    // `an_event_not_acknowledged_before_a_crash_is_delivered_again`.
+    let _ = (js, message, dead_letter_after);
+    todo!(
+        "TODO 2 in src/consumer.rs: settle must ack an applied event, nak one to try again (with retry_delay), and park one refused too often; the verdict was {verdict:?}"
+    )
+}
+// ANCHOR_END: settle
+
+// ANCHOR: park
+/// Copies `message` to `blog.parked.<consumer>`, with its headers and
+/// `reason`, and waits until the parked stream has it.
+pub async fn park(js: &Context, message: &Message, reason: &str) -> Result<(), async_nats::Error> {
+    // TODO 3: publish a copy of the message on the consumer's parked
+    // subject, keeping its headers and adding why (LAST_ERROR_HEADER) and
+    // where it was (STREAM_SEQUENCE_HEADER); wait until the parked stream
+    // has it. Checked by
+    // `an_event_the_service_refuses_for_good_is_parked_and_delivery_goes_on`.
+    let _ = (js, message);
+    todo!(
+        "TODO 3 in src/consumer.rs: park must copy the event to blog.parked.<consumer> with its headers and the reason ({reason:?})"
+    )
+}
+// ANCHOR_END: park
+
+/// Creates the durable consumer, or finds it; with `replay_from_start`,
+/// first deletes it, so it starts again from the stream's first event.
+pub async fn open_consumer(
+    js: &Context,
+    settings: &ConsumerSettings,
+) -> Result<PullConsumer, async_nats::Error> {
+    let stream = js.get_stream(STREAM).await?;
+    if settings.replay_from_start {
+        // Not there yet (the first start) is fine.
+        let _ = stream.delete_consumer(&settings.durable).await;
+    }
+    let config = pull::Config {
+        durable_name: Some(settings.durable.clone()),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        deliver_policy: DeliverPolicy::All,
+        filter_subject: format!("{SUBJECT_PREFIX}>"),
+        max_ack_pending: if settings.in_order { 1 } else { 256 },
+        ..Default::default()
+    };
+    Ok(stream
+        .get_or_create_consumer(&settings.durable, config)
+        .await?)
+}
+
+// ANCHOR: consume
+/// Starts the consumer loop: pulls events, hands each to `target`, settles
+/// it, until `shutdown` turns true. A lost connection or a deleted consumer
+/// is not the end: it opens the consumer again, with backoff.
+pub fn spawn_consumer(
+    js: Context,
+    settings: ConsumerSettings,
+    target: Arc<dyn EventTarget>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pauses = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut first = true;
+        while !*shutdown.borrow() {
+            let mut replay = settings.clone();
+            // Replaying from the start is for the service's start, not for
+            // every reconnection: the model in memory is still there.
+            replay.replay_from_start &= first;
+            let messages = match open_consumer(&js, &replay).await {
+                // Short pulls with heartbeats: when the node that leads
+                // this consumer dies, a missed heartbeat tells us within
+                // seconds, and the next pull finds the new leader.
+                Ok(consumer) => consumer
+                    .stream()
+                    .max_messages_per_batch(64)
+                    .expires(PULL_EXPIRES)
+                    .heartbeat(PULL_HEARTBEAT)
+                    .messages()
+                    .await
+                    .map_err(Into::into),
+                Err(error) => Err(error),
+            };
+            let mut messages = match messages {
+                Ok(messages) => {
+                    first = false;
+                    pauses.reset();
+                    messages
+                }
+                Err(error) => {
+                    tracing::warn!(%error, consumer = settings.durable, "cannot consume yet; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pauses.next_delay()) => continue,
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    next = messages.next() => next,
+                    _ = shutdown.changed() => return,
+                };
+                let message = match next {
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, consumer = settings.durable, "lost the consumer; opening it again");
+                        break;
+                    }
+                    None => break,
+                };
+                let verdict = target.deliver(message.payload.clone()).await;
+                if let Verdict::TryAgain(reason) | Verdict::Never(reason) = &verdict {
+                    tracing::warn!(consumer = settings.durable, subject = %message.subject, reason, "event not applied");
+                }
+                if let Err(error) = settle(&js, &message, verdict, settings.dead_letter_after).await
+                {
+                    // Not settled: the broker redelivers it after the ack wait.
+                    tracing::warn!(%error, consumer = settings.durable, "could not settle an event");
+                }
+            }
+        }
+    })
+}
+// ANCHOR_END: consume

@@ -1,0 +1,103 @@
+//! The publisher: the same [`Publisher`] seam the HTTP bus sits behind, so
+//! a service's handlers and its outbox relay do not change at all.
+//!
+//! "Published" means what it meant on the HTTP bus: the broker has the event
+//! on disk. JetStream says so with a publish *ack*, sent once a majority of
+//! the stream's replicas have written it. Until then the event stays in the
+//! outbox.
+//!
+//! Why a message id: the relay may send an event twice (it crashed after the
+//! broker took it, before it deleted the row). With the same `Nats-Msg-Id`
+//! both times, the stream keeps the first and acknowledges the second as a
+//! duplicate, so consumers see the event once.
+
+use async_nats::jetstream::Context;
+use async_nats::jetstream::message::PublishMessage;
+use blog_events::publish::PublishFuture;
+use blog_events::{Event, PublishError, Publisher};
+
+use crate::streams::subject_for;
+
+/// Publishes a service's events to the `BLOG_EVENTS` stream.
+#[derive(Clone)]
+pub struct JetStreamPublisher {
+    js: Context,
+    /// The publishing service (`posts`, `comments`, `moderation`): outbox
+    /// row numbers are only unique within one service's database.
+    service: String,
+}
+
+impl JetStreamPublisher {
+    pub fn new(js: Context, service: &str) -> Self {
+        JetStreamPublisher {
+            js,
+            service: service.to_string(),
+        }
+    }
+
+    // ANCHOR: message_id
+    /// The id of the event in outbox row `outbox_id`: `<service>-<outbox id>`.
+    /// It must be the same every time the row is sent, and different for
+    /// every row.
+    pub fn outbox_message_id(&self, outbox_id: i64) -> String {
+        format!("{}-{outbox_id}", self.service)
+    }
+    // ANCHOR_END: message_id
+
+    /// The id of an event published without an outbox (moderation's
+    /// decisions): `<service>-<type>-<id of what it is about>`. Moderation
+    /// decides the same way every time, so a decision made again after a
+    /// crash has the same id and is dropped as a duplicate.
+    pub fn event_message_id(&self, event: &Event) -> String {
+        let about = match event {
+            Event::PostCreated(post) => &post.id,
+            Event::CommentCreated(comment) => &comment.id,
+            Event::CommentModerated(comment) => &comment.id,
+            Event::CommentUpdated(comment) => &comment.id,
+        };
+        format!("{}-{}-{about}", self.service, event.kind())
+    }
+
+    // ANCHOR: publish
+    /// Publishes one event on `blog.events.<type>` with `message_id`, and
+    /// returns only once the stream has acknowledged it.
+    pub async fn publish_with_id(
+        &self,
+        event: &Event,
+        message_id: String,
+    ) -> Result<(), PublishError> {
+        let message = PublishMessage::build()
+            .payload(event.to_json().into())
+            .message_id(message_id);
+        // Two steps, two ways to fail: sending can fail at once (no
+        // connection), and the ack may never come (no quorum, no stream).
+        let ack = self
+            .js
+            .send_publish(subject_for(event.kind()), message)
+            .await
+            .map_err(|error| PublishError::Unreachable(error.to_string()))?;
+        ack.await
+            .map_err(|error| PublishError::Unreachable(error.to_string()))?;
+        Ok(())
+    }
+    // ANCHOR_END: publish
+}
+
+impl Publisher for JetStreamPublisher {
+    fn publish<'a>(&'a self, event: &'a Event) -> PublishFuture<'a> {
+        Box::pin(self.publish_with_id(event, self.event_message_id(event)))
+    }
+
+    fn publish_outbox<'a>(&'a self, ids: &'a [i64], events: &'a [Event]) -> PublishFuture<'a> {
+        Box::pin(async move {
+            // One at a time, each acknowledged before the next is sent: if
+            // one fails, none after it is stored, so the stream keeps the
+            // outbox's order (a comment's update never lands before it).
+            for (&id, event) in ids.iter().zip(events) {
+                self.publish_with_id(event, self.outbox_message_id(id))
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
