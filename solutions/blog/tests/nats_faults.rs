@@ -17,6 +17,7 @@ use async_nats::jetstream::Context;
 use blog_catalogue::Service;
 use blog_events::Event;
 use blog_testkit::{ServiceProcess, spawn_service};
+use futures_util::StreamExt;
 use serde_json::Value;
 use support::{Blog, Bus, create_comment, create_post, get_json, status_of, wait_for_posts};
 use tokio::process::Command;
@@ -210,6 +211,16 @@ async fn moderation_on_three_replicas_and_query_on_two_lose_nothing_when_a_repli
     }
     let js = jetstream(&blog).await;
     assert_each_decided_once(&decisions(&js).await, &written);
+    // The three moderation replicas share one consumer (a work queue: each
+    // event to one of them); each query replica has its own.
+    let stream = js.get_stream("BLOG_EVENTS").await.unwrap();
+    let mut consumers: Vec<String> = stream
+        .consumer_names()
+        .map(|name| name.unwrap())
+        .collect()
+        .await;
+    consumers.sort();
+    assert_eq!(consumers, ["comments", "moderation", "query-0", "query-1"]);
     println!(
         "{} comments, 3 moderation replicas (one killed), 2 query replicas: none lost, none decided twice",
         written.len()
