@@ -4,7 +4,8 @@
 //! counts what matters: every acknowledged comment arrives, none is decided
 //! twice, none is shown twice.
 //!
-//! Without `nats-server` they print SKIPPED and pass, unless `REQUIRE_NATS=1`.
+//! Without `nats-server` they print SKIPPED and pass, unless `REQUIRE_NATS=1`;
+//! the last test checks what `up --bus nats` says on such a machine.
 
 mod support;
 
@@ -387,4 +388,27 @@ async fn without_a_quorum_publishing_fails_and_the_outbox_delivers_once_it_retur
     assert_eq!(created, 1, "the event is stored once");
     assert_eq!(outbox_len(&posts_db), 0, "and the outbox is empty");
     blog.stop(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_on_nats_without_nats_server_says_how_to_install_it() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_blog"))
+        .args(["up", "--bus", "nats", "--free-ports", "--data-dir"])
+        .arg(data.path())
+        // Where no program is: as on a machine without nats-server.
+        .env("NATS_SERVER", data.path().join("no-nats-server"))
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
+    for way in [
+        "apt-get install nats-server",
+        "brew install nats-server",
+        "github.com/nats-io/nats-server/releases",
+    ] {
+        assert!(said.contains(way), "{said}");
+    }
 }
