@@ -295,7 +295,14 @@ mod tests {
     #[test]
     fn every_step_of_every_exercise_names_real_tests_and_every_test_is_in_one_step() {
         let exercises = discover(&crate::repo_root()).unwrap();
-        for package in ["ex01-posts", "ex05-moderation"] {
+        for package in [
+            "ex01-posts",
+            "ex02-comments",
+            "ex03-event-bus",
+            "ex04-query",
+            "ex05-moderation",
+            "ex06-client",
+        ] {
             let exercise = find(&exercises, package).unwrap();
             assert!(
                 (2..=4).contains(&exercise.steps.len()),

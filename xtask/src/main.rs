@@ -7,7 +7,9 @@
 //! - files without a TODO are the solution's files unchanged (given code
 //!   cannot drift), and the solution runs the exercise's very test files;
 //! - a book page presents the exercise and includes its code from the real files;
-//! - the untouched stub compiles and FAILS its tests; the solution PASSES them.
+//! - the untouched stub compiles and FAILS its tests; the solution PASSES them;
+//! - no step of the exercise passes on the stub, and every failure message
+//!   the book quotes from the stub is one its run really prints.
 //!
 //! It checks that the minimum Rust is the same in the workspace's
 //! `rust-version` (the highest any crate needs), the README and the doctor.
@@ -129,7 +131,10 @@ fn report(name: &str, problems: &[String], passed: &mut usize, failed: &mut usiz
 /// Runs the stub's tests (they must fail) and the solution's (they must pass).
 fn prove(root: &Path, exercise: &exercises::Exercise) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    let (stub, output) = testrun::run(root, &exercise.package)?;
+    let run = testrun::test(root, &exercise.package)?;
+    problems.extend(rules::check_steps_fail_on_the_stub(exercise, &run));
+    problems.extend(rules::check_quoted_failures(root, exercise, &run.output));
+    let (stub, output) = (run.outcome, run.output);
     match stub {
         Outcome::Failed { .. } => {}
         Outcome::Passed { tests } => problems.push(format!(

@@ -820,6 +820,8 @@ fn marker_problem(marker: &str, test_exists: &dyn Fn(&str, &str) -> bool) -> Opt
     }
     if let Some(place) = inner.strip_prefix("replayed:") {
         let place = place.trim();
+        // After the test's name may come what it replays (`... ex01-posts`).
+        let place = place.split_whitespace().next().unwrap_or_default();
         let Some((file, test)) = place.split_once("::") else {
             return Some(format!(
                 "`replayed: {place}` must name its test as <file>::<test function>"
@@ -849,6 +851,137 @@ pub fn check_transcripts(root: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+// ---- The stub's own words, as the book quotes them ----
+
+/// The marker of a block that quotes what the untouched stub of `package`
+/// prints: `cargo xtask verify` runs the stub and finds every line of it.
+pub fn quoted_failure_marker(package: &str) -> String {
+    format!("<!-- replayed: xtask/src/rules.rs::check_quoted_failures {package} -->")
+}
+
+/// The blocks of `text` marked with `marker`, each as its lines (trimmed).
+pub fn marked_blocks(text: &str, marker: &str) -> Vec<Vec<String>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut blocks = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if line.trim() != marker {
+            continue;
+        }
+        let body = lines
+            .iter()
+            .skip(index + 2)
+            .take_while(|l| !l.trim_start().starts_with("```"))
+            .map(|l| l.trim().to_string())
+            .collect();
+        blocks.push(body);
+    }
+    blocks
+}
+
+/// Whether `line`, with `[..]` standing for anything, is part of a line of `output`.
+fn quoted_line_found(line: &str, output: &str) -> bool {
+    output.lines().any(|printed| {
+        let mut rest = printed;
+        line.split("[..]").all(|part| match rest.find(part) {
+            Some(at) => {
+                rest = &rest[at + part.len()..];
+                true
+            }
+            None => false,
+        })
+    })
+}
+
+/// Every block of the book that quotes the untouched stub of `exercise`
+/// (see [`quoted_failure_marker`]) is what `output`, the stub's test run,
+/// really printed: each of its lines is part of a printed line.
+pub fn check_quoted_failures(root: &Path, exercise: &Exercise, output: &str) -> Vec<String> {
+    let marker = quoted_failure_marker(&exercise.package);
+    let mut problems = Vec::new();
+    for page in markdown_files(&root.join("book").join("src")) {
+        for block in marked_blocks(&read(&page), &marker) {
+            for line in block.iter().filter(|l| !l.is_empty()) {
+                if !quoted_line_found(line, output) {
+                    problems.push(format!(
+                        "{} quotes a failure the untouched stub never prints: {line:?}",
+                        shown(root, &page)
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// No step of `exercise` is done on the untouched stub: each has a test
+/// that fails until the learner writes that step.
+pub fn check_steps_fail_on_the_stub(
+    exercise: &Exercise,
+    run: &workbook::testrun::TestRun,
+) -> Vec<String> {
+    use workbook::testrun::StepState;
+    exercise
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(number, step)| match run.step_state(step) {
+            StepState::Passed { .. } | StepState::NotVerified { .. } => Some(format!(
+                "step {} ({}) passes on the untouched stub: none of its tests asks for it",
+                number + 1,
+                step.name
+            )),
+            StepState::NoTests => Some(format!(
+                "step {} ({}) selects no test that ran",
+                number + 1,
+                step.name
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod quoted_failure_tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_failure_is_found_line_by_line_with_wildcards() {
+        let output = "running 2 tests\nthread 'x' panicked at src/a.rs:3:5:\nnot yet implemented: TODO 1 in src/a.rs: do it after 300ms\n";
+        assert!(quoted_line_found(
+            "not yet implemented: TODO 1 in src/a.rs: do it after 300ms",
+            output
+        ));
+        assert!(quoted_line_found(
+            "TODO 1 in src/a.rs: do it after [..]ms",
+            output
+        ));
+        assert!(!quoted_line_found(
+            "TODO 1 in src/a.rs: do it after 2s",
+            output
+        ));
+        assert!(!quoted_line_found("TODO 2 in src/a.rs", output));
+    }
+
+    #[test]
+    fn marked_blocks_are_read_even_when_indented_in_a_list() {
+        let marker = quoted_failure_marker("ex01-posts");
+        let page = format!(
+            "1. Run it:\n   {marker}\n   ```text\n   first line\n   second\n   ```\n\n{marker}\n```text\nthird\n```\n"
+        );
+        assert_eq!(
+            marked_blocks(&page, &marker),
+            vec![
+                vec!["first line".to_string(), "second".to_string()],
+                vec!["third".to_string()]
+            ]
+        );
+        let test_exists = |file: &str, test: &str| {
+            file == "xtask/src/rules.rs" && test == "check_quoted_failures"
+        };
+        assert_eq!(unmarked_console_blocks(&page, &test_exists), vec![]);
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,15 @@
 //! and tabs count as one space. A container id the page shows (12 or 64 hex
 //! digits) matches any id of that length, and from then on the page's id
 //! stands for the real one in later commands, as it would for a learner who
-//! copies the id they got.
+//! copies the id they got (`transcript` compares).
+
+mod transcript;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
+
+use transcript::{lines_match, with_real_ids};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -58,77 +62,6 @@ fn replayed_blocks(page: &str, test: &str) -> Vec<Vec<Step>> {
     }
     assert!(!blocks.is_empty(), "{page} has no block marked {marker}");
     blocks
-}
-
-/// Whether the whole `actual` output matches the page's `expected` lines.
-fn lines_match(expected: &[String], actual: &[&str], ids: &mut HashMap<String, String>) -> bool {
-    match expected.split_first() {
-        None => actual.is_empty(),
-        Some((first, rest)) if first.trim() == "..." => {
-            (0..=actual.len()).any(|skip| lines_match(rest, &actual[skip..], &mut ids.clone()))
-        }
-        Some((first, rest)) => match actual.split_first() {
-            Some((line, others)) => {
-                let mut tried = ids.clone();
-                if line_matches(&squash(first), &squash(line), &mut tried)
-                    && lines_match(rest, others, &mut tried)
-                {
-                    *ids = tried;
-                    true
-                } else {
-                    false
-                }
-            }
-            None => false,
-        },
-    }
-}
-
-/// Runs of blanks as one space, none at the ends.
-fn squash(line: &str) -> String {
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// One line: `[..]` matches anything; a page id matches any id as long.
-fn line_matches(expected: &str, actual: &str, ids: &mut HashMap<String, String>) -> bool {
-    if let Some(rest) = expected.strip_prefix("[..]") {
-        return (0..=actual.len())
-            .filter(|&i| actual.is_char_boundary(i))
-            .any(|i| line_matches(rest, &actual[i..], ids));
-    }
-    let id_len = hex_run(expected);
-    if id_len == 12 || id_len == 64 {
-        let real = &actual[..hex_run(actual).min(actual.len())];
-        if real.len() == id_len {
-            ids.insert(expected[..id_len].to_string(), real.to_string());
-            return line_matches(&expected[id_len..], &actual[id_len..], ids);
-        }
-    }
-    match (expected.chars().next(), actual.chars().next()) {
-        (None, None) => true,
-        (Some(e), Some(a)) if e == a => {
-            line_matches(&expected[e.len_utf8()..], &actual[a.len_utf8()..], ids)
-        }
-        _ => false,
-    }
-}
-
-fn hex_run(text: &str) -> usize {
-    text.chars()
-        .take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c))
-        .count()
-}
-
-/// The command with every page id seen so far replaced by the real one.
-fn with_real_ids(command: &str, ids: &HashMap<String, String>) -> String {
-    let mut command = command.to_string();
-    for (page, real) in ids {
-        command = command.replace(page.as_str(), real);
-        if page.len() == 64 {
-            command = command.replace(&page[..12], &real[..12]);
-        }
-    }
-    command
 }
 
 /// Runs each block's steps in order; panics with the first difference.
@@ -304,30 +237,4 @@ fn container_running(name: &str) -> bool {
         .args(["inspect", "-f", "{{.State.Running}}", name])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
-}
-
-#[test]
-fn the_matcher_takes_wildcards_and_ids_but_not_other_differences() {
-    let page = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
-    let mut ids = HashMap::new();
-    let expected = page(&["6bac6a2fb890   busybox   [..]ago", "...", "done"]);
-    let actual = [
-        "0123456789ab\tbusybox \"echo\" 2 seconds ago",
-        "x",
-        "y",
-        "done",
-    ];
-    assert!(lines_match(&expected, &actual, &mut ids));
-    assert_eq!(ids["6bac6a2fb890"], "0123456789ab");
-    assert_eq!(
-        with_real_ids("docker start -a 6bac6a2fb890", &ids),
-        "docker start -a 0123456789ab"
-    );
-    assert!(!lines_match(
-        &page(&["hello"]),
-        &["hello", "extra"],
-        &mut ids
-    ));
-    assert!(!lines_match(&page(&["exit 0"]), &["exit 137"], &mut ids));
-    assert!(!lines_match(&page(&["6bac6a2fb890"]), &["0123"], &mut ids));
 }

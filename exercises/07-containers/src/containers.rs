@@ -12,10 +12,12 @@
 //! - TODO 2: `start` and `start_attached`, run it and stream its output.
 //! - TODO 3: `list`, what `docker ps` and `docker ps --all` show.
 //! - TODO 4: `stop` (SIGTERM, a grace period, then SIGKILL) and `kill`.
-//! - TODO 5 is `exec`, in src/exec.rs; TODO 6 is `prune`, at the end of this file.
+//! - TODO 5 is `exec` and TODO 6 `exec_tty` (`exec -it`), in src/exec.rs.
 //!
-//! Every engine call is a method of `self.docker` (a `bollard::Docker`); its
-//! options are built with the `...OptionsBuilder`s imported below.
+//! `prune`, at the end of this file, is given: read it as an example of the
+//! engine's API. Every engine call is a method of `self.docker` (a
+//! `bollard::Docker`); its options are built with the `...OptionsBuilder`s
+//! imported below.
 
 #![allow(unused_imports)] // the stub does not use them all yet; your code will
 
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bollard::errors::Error as EngineError;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, ContainerSummary};
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     PruneContainersOptionsBuilder, PruneImagesOptionsBuilder, PruneNetworksOptionsBuilder,
@@ -58,6 +60,26 @@ pub struct ContainerRow {
     pub name: String,
 }
 
+/// A row from what the engine says about a container, where every field is
+/// an `Option` (the engine may leave any out).
+impl From<ContainerSummary> for ContainerRow {
+    fn from(c: ContainerSummary) -> ContainerRow {
+        ContainerRow {
+            id: c.id.unwrap_or_default(),
+            image: c.image.unwrap_or_default(),
+            command: c.command.unwrap_or_default(),
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            status: c.status.unwrap_or_default(),
+            // The engine names containers "/name"; `docker ps` drops the slash.
+            name: c
+                .names
+                .and_then(|names| names.into_iter().next())
+                .map(|name| name.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// What a prune removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -81,10 +103,11 @@ impl MiniDocker {
         cmd: &[&str],
         labels: &[(&str, &str)],
     ) -> Result<String> {
-        // TODO 1: build a `ContainerCreateBody` with the image, the command
-        // (`None` when `cmd` is empty: the image's default runs) and the
-        // labels: the caller's, plus `LABEL` with the value "1". Then call
-        // `self.docker.create_container(None, body)` and return the new id.
+        // TODO 1: the engine must hold a new container, created and not
+        // started, from `image`, running `cmd` (the image's own command when
+        // `cmd` is empty), carrying the caller's labels and `LABEL`="1";
+        // return its id. Checked by `create_only_creates_and_start_runs_it`
+        // and the `run_` tests in tests/minidocker_spec.rs.
         let _ = (image, cmd, labels, LABEL);
         todo!("TODO 1 in src/containers.rs: create a container from {image}")
     }
@@ -93,7 +116,9 @@ impl MiniDocker {
     // ANCHOR: start
     /// `docker start ID`: runs the container's command, in the background.
     pub async fn start(&self, id: &str) -> Result<()> {
-        // TODO 2a: ask the engine to start container `id`.
+        // TODO 2a: container `id` must be running when this returns (its
+        // command runs in the background). Checked by
+        // `create_only_creates_and_start_runs_it`.
         let _ = id;
         todo!("TODO 2a in src/containers.rs: start container {id}")
     }
@@ -102,10 +127,10 @@ impl MiniDocker {
     /// prints (stdout and stderr) to `out` while it runs, and returns its
     /// exit code once it has finished.
     pub async fn start_attached(&self, id: &str, out: &mut impl Write) -> Result<i64> {
-        // TODO 2b: start it (you just wrote `start`), then follow its logs
-        // (`self.docker.logs` with follow, stdout and stderr set, a stream you
-        // read with `.next().await`) and write every chunk to `out`. The
-        // stream ends when the container stops; then return `self.wait(id)`.
+        // TODO 2b: everything the container prints, stdout and stderr, from
+        // its very first byte to its end, must reach `out`, and its exit code
+        // be returned once it has stopped. Checked by
+        // `run_creates_and_starts_a_container_streams_its_output_and_returns_its_exit_code`.
         let _ = out;
         todo!("TODO 2b in src/containers.rs: start {id}, copy its output, return its exit code")
     }
@@ -159,9 +184,10 @@ impl MiniDocker {
     /// `docker ps` (running containers only) and `docker ps --all` (every
     /// container on this machine, also the created and exited ones).
     pub async fn list(&self, all: bool) -> Result<Vec<ContainerRow>> {
-        // TODO 3: `self.docker.list_containers` with the `all` option, and one
-        // `ContainerRow` per container. Every field of the engine's answer is
-        // an `Option`; the name comes as "/name", shown without the slash.
+        // TODO 3: one `ContainerRow` per running container, or per container
+        // of any state with `all` (the given `From` above makes a row from
+        // what the engine says). Checked by
+        // `ps_lists_running_containers_and_ps_all_also_the_stopped_ones`.
         let _ = all;
         todo!("TODO 3 in src/containers.rs: list the containers (ps, ps --all)")
     }
@@ -172,9 +198,9 @@ impl MiniDocker {
     /// finish (SIGTERM), gives it `grace` to do so, and only then kills it
     /// (SIGKILL). Returns when the container has stopped.
     pub async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
-        // TODO 4a: `self.docker.stop_container` with the grace period in whole
-        // seconds as its `t` option. The engine does the rest: SIGTERM, wait,
-        // SIGKILL.
+        // TODO 4a: the container must get SIGTERM first, and SIGKILL only
+        // once `grace` (in whole seconds) is over. Checked by the two `stop_`
+        // tests in tests/minidocker_spec.rs.
         let _ = grace;
         todo!("TODO 4a in src/containers.rs: stop {id} with a grace period")
     }
@@ -182,7 +208,8 @@ impl MiniDocker {
     /// `docker kill ID`: SIGKILL at once. The process gets no chance to
     /// finish its work: no cleanup, no last write, no goodbye.
     pub async fn kill(&self, id: &str) -> Result<()> {
-        // TODO 4b: `self.docker.kill_container`, with the signal "SIGKILL".
+        // TODO 4b: the container must end at once, with no chance to clean
+        // up (exit code 137). Checked by `kill_does_not_ask_it_ends_the_container_at_once`.
         todo!("TODO 4b in src/containers.rs: kill {id}")
     }
     // ANCHOR_END: stop
@@ -192,12 +219,55 @@ impl MiniDocker {
     /// tag or container uses, and the networks no container uses. With
     /// `label` (`key` or `key=value`), only what carries that label.
     pub async fn prune(&self, label: Option<&str>) -> Result<Pruned> {
-        // TODO 6: prune containers, then dangling images, then networks
-        // (`prune_containers`, `prune_images`, `prune_networks`). With a
-        // label, every call gets the filter "label" = [label]; images also
-        // "dangling" = ["true"]. Sum up what was removed in a `Pruned`.
-        let _ = label;
-        todo!("TODO 6 in src/containers.rs: prune stopped containers, unused images and networks")
+        let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
+        if let Some(label) = label {
+            filters.insert("label", vec![label]);
+        }
+        let containers = self
+            .docker
+            .prune_containers(Some(
+                PruneContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .context("removing stopped containers")?;
+
+        let mut image_filters = filters.clone();
+        image_filters.insert("dangling", vec!["true"]);
+        let images = self
+            .docker
+            .prune_images(Some(
+                PruneImagesOptionsBuilder::default()
+                    .filters(&image_filters)
+                    .build(),
+            ))
+            .await
+            .context("removing unused images")?;
+
+        let networks = self
+            .docker
+            .prune_networks(Some(
+                PruneNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .context("removing unused networks")?;
+
+        Ok(Pruned {
+            containers: containers.containers_deleted.unwrap_or_default(),
+            images: images
+                .images_deleted
+                .map(|deleted| deleted.len())
+                .unwrap_or(0),
+            networks: networks.networks_deleted.unwrap_or_default(),
+            space_reclaimed: [containers.space_reclaimed, images.space_reclaimed]
+                .into_iter()
+                .flatten()
+                .map(|bytes| bytes.max(0) as u64)
+                .sum(),
+        })
     }
     // ANCHOR_END: prune
 }

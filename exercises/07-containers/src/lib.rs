@@ -8,13 +8,16 @@
 //! - [`MiniDocker::connect`]: find the engine (`DOCKER_HOST` or the local socket).
 //! - [`containers`]: create, start, `run` (= create + start, attached), ps,
 //!   stop (SIGTERM, then SIGKILL after a grace period), kill and prune.
-//! - [`exec`]: run another command in a running container (`docker exec`).
+//! - [`exec`]: run another command in a running container (`docker exec`),
+//!   fed from a pipe (`-i`) or on a terminal of its own (`-it`).
+//! - [`terminal`]: the local terminal that `-it` attaches: size, raw mode, resizes.
 //!
 //! Every container minidocker creates carries the label [`LABEL`], so you can
 //! tell them apart from the others on your machine.
 
 pub mod containers;
 pub mod exec;
+pub mod terminal;
 
 use anyhow::{Context, Result};
 use bollard::Docker;

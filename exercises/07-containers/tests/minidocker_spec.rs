@@ -5,11 +5,13 @@
 //! Needs a Docker engine; without one, every test says SKIPPED and returns.
 
 mod docker_engine;
+mod pseudo_terminal;
 
 use std::time::{Duration, Instant};
 
 use bollard::models::ContainerStateStatusEnum as Status;
 use docker_engine::{BUSYBOX, POLITE, STUBBORN, Scratch};
+use pseudo_terminal::PseudoTerminal;
 
 // ANCHOR: run_test
 #[tokio::test]
@@ -259,12 +261,7 @@ async fn exec_runs_another_command_inside_the_running_container() {
     let Some(scratch) = Scratch::new().await else {
         return;
     };
-    let id = scratch
-        .mini
-        .run_detached(BUSYBOX, POLITE, &scratch.labels())
-        .await
-        .expect("started");
-    scratch.wait_running(&id).await;
+    let id = scratch.start_directly(POLITE).await;
 
     let mut output = Vec::new();
     let code = scratch
@@ -375,3 +372,121 @@ async fn prune_removes_stopped_containers_and_keeps_running_ones() {
     );
 }
 // ANCHOR_END: prune_test
+
+/// The minidocker command of the crate under test (the exercise's or the
+/// reference's: cargo names the binary after its package).
+fn minidocker_command() -> std::process::Command {
+    let program = option_env!("CARGO_BIN_EXE_ex07-containers")
+        .or(option_env!("CARGO_BIN_EXE_minidocker"))
+        .expect("cargo builds the crate's binary for its tests");
+    let mut command = std::process::Command::new(program);
+    // A panic (a `todo!()`) shows its message on the screen, not a backtrace.
+    command.env("RUST_BACKTRACE", "0");
+    command
+}
+
+// ANCHOR: exec_tty_test
+#[tokio::test]
+async fn exec_it_opens_a_shell_on_a_terminal_of_its_own() {
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let id = scratch.start_directly(POLITE).await;
+
+    // `minidocker exec -it ID sh`, typed in a terminal 37 rows by 111 columns.
+    let mut pty = PseudoTerminal::open(37, 111);
+    let mut minidocker = pty.spawn(minidocker_command().args(["exec", "-it", &id, "sh"]));
+    let patience = Duration::from_secs(20);
+    let deadline = Instant::now() + patience;
+    let mut prompt = false;
+    while !prompt && Instant::now() < deadline {
+        prompt = pty.wait_for("# ", Duration::from_millis(200));
+        if !prompt
+            && minidocker
+                .0
+                .try_wait()
+                .expect("minidocker's status")
+                .is_some()
+        {
+            pty.wait_for("\n\n", Duration::from_millis(200)); // its last words
+            break;
+        }
+    }
+    assert!(
+        prompt,
+        "`minidocker exec -it {} sh` should show the shell's prompt `/ # ` (sh prints \
+         one only on a terminal); the screen shows {:?} (TODO 6 in src/exec.rs)",
+        &id[..12],
+        pty.screen()
+    );
+    assert!(
+        pty.is_raw(),
+        "while attached, our terminal must be raw: every key goes to the container's \
+         terminal as it is typed, and only that terminal echoes"
+    );
+
+    pty.type_keys("tty; stty size; echo $((6 * 7))\r");
+    for (expected, why) in [
+        ("/dev/pts/", "the command runs on a terminal of its own"),
+        ("37 111", "that terminal has the size of ours"),
+        (
+            "42",
+            "what we type reaches the shell, and its output our screen",
+        ),
+    ] {
+        assert!(
+            pty.wait_for(expected, patience),
+            "{why}: expected {expected:?} on the screen, which shows {:?}",
+            pty.screen()
+        );
+    }
+
+    // The window grows. A terminal tells the program in front (SIGWINCH);
+    // ours is not minidocker's controlling terminal, so the test signals it.
+    pty.resize(50, 132);
+    let pid = rustix::process::Pid::from_child(&minidocker.0);
+    let deadline = Instant::now() + patience;
+    let mut resized = false;
+    while !resized && Instant::now() < deadline {
+        rustix::process::kill_process(pid, rustix::process::Signal::WINCH).expect("SIGWINCH");
+        pty.type_keys("stty size\r");
+        resized = pty.wait_for("50 132", Duration::from_millis(500));
+    }
+    assert!(
+        resized,
+        "after a resize (SIGWINCH), the container's terminal must get our new size, \
+         50 x 132; the screen shows {:?}",
+        pty.screen()
+    );
+
+    pty.type_keys("exit 3\r");
+    let deadline = Instant::now() + patience;
+    let status = loop {
+        if let Some(status) = minidocker.0.try_wait().expect("minidocker's status") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "minidocker still runs 20 s after `exit 3` in its shell: {:?}",
+                pty.screen()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "minidocker exits with the shell's exit code; the screen shows {:?}",
+        pty.screen()
+    );
+    assert!(
+        !pty.is_raw(),
+        "once the command has ended, our terminal must be back as it was (not raw)"
+    );
+    assert_eq!(
+        scratch.status(&id).await,
+        Status::RUNNING,
+        "exec -it does not stop the container"
+    );
+}
+// ANCHOR_END: exec_tty_test

@@ -32,6 +32,7 @@ pub async fn receive_event(
     let Some(decision) = react(&event) else {
         return ignored();
     };
+    // Publish first: only a decision safely with the bus may be answered 200.
     match publisher.publish(&decision).await {
         Ok(()) => Json(json!({ "status": "OK" })).into_response(),
         Err(error) => {
@@ -47,6 +48,7 @@ pub async fn receive_event(
 }
 // ANCHOR_END: receive_event
 
+/// The answer to an event that is none of moderation's business.
 fn ignored() -> Response {
     Json(json!({ "status": "ignored" })).into_response()
 }

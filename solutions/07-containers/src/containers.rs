@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bollard::errors::Error as EngineError;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, ContainerSummary};
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     PruneContainersOptionsBuilder, PruneImagesOptionsBuilder, PruneNetworksOptionsBuilder,
@@ -44,6 +44,26 @@ pub struct ContainerRow {
     /// The human one: `Up 3 seconds`, `Exited (0) 2 minutes ago`, ...
     pub status: String,
     pub name: String,
+}
+
+/// A row from what the engine says about a container, where every field is
+/// an `Option` (the engine may leave any out).
+impl From<ContainerSummary> for ContainerRow {
+    fn from(c: ContainerSummary) -> ContainerRow {
+        ContainerRow {
+            id: c.id.unwrap_or_default(),
+            image: c.image.unwrap_or_default(),
+            command: c.command.unwrap_or_default(),
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            status: c.status.unwrap_or_default(),
+            // The engine names containers "/name"; `docker ps` drops the slash.
+            name: c
+                .names
+                .and_then(|names| names.into_iter().next())
+                .map(|name| name.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// What a prune removed.
@@ -175,23 +195,7 @@ impl MiniDocker {
             .list_containers(Some(options))
             .await
             .context("listing containers")?;
-        let rows = containers
-            .into_iter()
-            .map(|c| ContainerRow {
-                id: c.id.unwrap_or_default(),
-                image: c.image.unwrap_or_default(),
-                command: c.command.unwrap_or_default(),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                status: c.status.unwrap_or_default(),
-                // The engine names containers "/name"; `docker ps` drops the slash.
-                name: c
-                    .names
-                    .and_then(|names| names.into_iter().next())
-                    .map(|name| name.trim_start_matches('/').to_string())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        Ok(rows)
+        Ok(containers.into_iter().map(ContainerRow::from).collect())
     }
     // ANCHOR_END: list
 

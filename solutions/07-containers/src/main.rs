@@ -40,10 +40,14 @@ enum Command {
     },
     /// SIGKILL, at once.
     Kill { id: String },
-    /// Run CMD in a running container; with -i, send it this program's standard input.
+    /// Run CMD in a running container; with -i, send it this program's standard input;
+    /// with -it, on a terminal of its own attached to this one (`exec -it NAME sh`).
     Exec {
         #[arg(short, long)]
         interactive: bool,
+        /// Give CMD a terminal (needs -i, and a terminal to attach).
+        #[arg(short, long, requires = "interactive")]
+        tty: bool,
         id: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
@@ -109,14 +113,19 @@ async fn run(command: Command) -> Result<i32> {
         }
         Command::Exec {
             interactive,
+            tty,
             id,
             cmd,
         } => {
+            let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            if tty {
+                let terminal = minidocker::terminal::Terminal::stdin()?;
+                return Ok(engine.exec_tty(&id, &cmd, &terminal).await? as i32);
+            }
             let mut input = Vec::new();
             if interactive {
                 std::io::stdin().read_to_end(&mut input)?;
             }
-            let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
             let code = engine
                 .exec(&id, &cmd, interactive.then_some(&input[..]), &mut stdout)
                 .await?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use blog_testkit::docker::{TestLabel, engine_with_image, wait_for_output};
 use blog_testkit::eventually;
-use bollard::models::{ContainerState, ContainerStateStatusEnum};
+use bollard::models::{ContainerCreateBody, ContainerState, ContainerStateStatusEnum};
 use minidocker::MiniDocker;
 
 /// The small image every test runs (Docker Hub's busybox, or the local
@@ -60,6 +60,30 @@ impl Scratch {
     /// The label as the `(key, value)` pair `create` takes.
     pub fn labels(&self) -> Vec<(&str, &str)> {
         vec![self.cleanup.pair()]
+    }
+
+    /// Starts a busybox container running `cmd` through the engine itself,
+    /// not through your code: so that the `exec` tests need only your `exec`.
+    pub async fn start_directly(&self, cmd: &[&str]) -> String {
+        let (key, value) = self.cleanup.pair();
+        let body = ContainerCreateBody {
+            image: Some(BUSYBOX.to_string()),
+            cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+            labels: Some([(key.to_string(), value.to_string())].into()),
+            ..Default::default()
+        };
+        let docker = &self.mini.docker;
+        let id = docker
+            .create_container(None, body)
+            .await
+            .expect("the engine creates a busybox container")
+            .id;
+        docker
+            .start_container(&id, None)
+            .await
+            .expect("the engine starts it");
+        self.wait_running(&id).await;
+        id
     }
 
     /// What the engine itself says about a container (`docker inspect`), or
