@@ -26,6 +26,7 @@ pub enum Verdict {
     Never(String),
 }
 
+// ANCHOR: verdict
 impl Verdict {
     /// The verdict an HTTP status means, as the HTTP bus reads it.
     pub fn from_status(status: StatusCode, body: &str) -> Verdict {
@@ -41,6 +42,7 @@ impl Verdict {
         }
     }
 }
+// ANCHOR_END: verdict
 
 /// A boxed future, so targets can be chosen at run time.
 pub type VerdictFuture<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
@@ -50,6 +52,7 @@ pub trait EventTarget: Send + Sync + 'static {
     fn deliver<'a>(&'a self, event: Bytes) -> VerdictFuture<'a>;
 }
 
+// ANCHOR: router_target
 /// A service's router: each event goes to its `POST /events` handler.
 #[derive(Clone)]
 pub struct RouterTarget(pub Router);
@@ -71,3 +74,4 @@ impl EventTarget for RouterTarget {
         })
     }
 }
+// ANCHOR_END: router_target

@@ -4,7 +4,8 @@
 //! counts what matters: every acknowledged comment arrives, none is decided
 //! twice, none is shown twice.
 //!
-//! Without `nats-server` they print SKIPPED and pass, unless `REQUIRE_NATS=1`.
+//! Without `nats-server` they print SKIPPED and pass, unless `REQUIRE_NATS=1`;
+//! the last test checks what `up --bus nats` says on such a machine.
 
 mod support;
 
@@ -17,6 +18,7 @@ use async_nats::jetstream::Context;
 use blog_catalogue::Service;
 use blog_events::Event;
 use blog_testkit::{ServiceProcess, spawn_service};
+use futures_util::StreamExt;
 use serde_json::Value;
 use support::{Blog, Bus, create_comment, create_post, get_json, status_of, wait_for_posts};
 use tokio::process::Command;
@@ -210,6 +212,16 @@ async fn moderation_on_three_replicas_and_query_on_two_lose_nothing_when_a_repli
     }
     let js = jetstream(&blog).await;
     assert_each_decided_once(&decisions(&js).await, &written);
+    // The three moderation replicas share one consumer (a work queue: each
+    // event to one of them); each query replica has its own.
+    let stream = js.get_stream("BLOG_EVENTS").await.unwrap();
+    let mut consumers: Vec<String> = stream
+        .consumer_names()
+        .map(|name| name.unwrap())
+        .collect()
+        .await;
+    consumers.sort();
+    assert_eq!(consumers, ["comments", "moderation", "query-0", "query-1"]);
     println!(
         "{} comments, 3 moderation replicas (one killed), 2 query replicas: none lost, none decided twice",
         written.len()
@@ -376,4 +388,27 @@ async fn without_a_quorum_publishing_fails_and_the_outbox_delivers_once_it_retur
     assert_eq!(created, 1, "the event is stored once");
     assert_eq!(outbox_len(&posts_db), 0, "and the outbox is empty");
     blog.stop(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_on_nats_without_nats_server_says_how_to_install_it() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_blog"))
+        .args(["up", "--bus", "nats", "--free-ports", "--data-dir"])
+        .arg(data.path())
+        // Where no program is: as on a machine without nats-server.
+        .env("NATS_SERVER", data.path().join("no-nats-server"))
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
+    for way in [
+        "apt-get install nats-server",
+        "brew install nats-server",
+        "github.com/nats-io/nats-server/releases",
+    ] {
+        assert!(said.contains(way), "{said}");
+    }
 }

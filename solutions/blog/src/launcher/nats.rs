@@ -193,7 +193,10 @@ impl NatsCluster {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("nats-server {} was not healthy within {within:?}", plan.name);
+                bail!(
+                    "nats-server {} was not healthy within {within:?}",
+                    plan.name
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
