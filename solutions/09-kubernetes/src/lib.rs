@@ -17,6 +17,8 @@
 //! - [`hardening`]: the image, probes, security context, resources, volumes,
 //!   the pause before a rolling pod stops.
 //! - [`network`]: the NetworkPolicies: who may connect to whom.
+//! - [`one_service`]: one service's Deployment and Service on their own, as
+//!   the exercise has the learner write them (moderation's).
 //!
 //! Every check returns [`Problem`]s naming the file and the object.
 
@@ -24,6 +26,7 @@ pub mod hardening;
 pub mod ingress;
 pub mod load;
 pub mod network;
+pub mod one_service;
 pub mod pods;
 pub mod system;
 pub mod wiring;
