@@ -44,7 +44,7 @@ pub fn built_image() -> &'static str {
     let result = BUILT.get_or_init(|| {
         let (dockerfile, tag) = dockerfile_and_tag();
         dockerizing::build(&dockerfile, tag)
-            .map(|()| tag)
+            .map(|_log| tag)
             .map_err(|error| format!("{error:#}"))
     });
     match result {
