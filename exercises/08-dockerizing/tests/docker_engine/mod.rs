@@ -221,7 +221,7 @@ impl Containers {
     }
 }
 
-/// The names in a tar archive (ustar headers: the name at 0..100, a prefix
+/// The names in a tar archive, folders left out (ustar headers: the name at 0..100, a prefix
 /// at 345..500, the size in octal at 124..136, 512-byte blocks).
 fn tar_paths(tar: &[u8]) -> Vec<String> {
     let text = |field: &[u8]| {
@@ -248,6 +248,8 @@ fn tar_paths(tar: &[u8]) -> Vec<String> {
                     .lines()
                     .find_map(|r| r.split_once(" path=").map(|(_, p)| p.to_string()));
             }
+            // A folder (`usr/share/gcc` holds no compiler): only what can be run counts.
+            b'5' => long_name = None,
             _ => {
                 let name = long_name.take().unwrap_or_else(|| {
                     let (prefix, name) = (text(&header[345..500]), text(&header[..100]));
@@ -395,41 +397,43 @@ fn copy_tree(from: &Path, to: &Path, ignored: &[PathBuf]) {
     }
 }
 
-/// Removes the probe's image and, for the classic builder, the images of
-/// the steps it ran instead of taking them from the cache (each `--->
-/// <id>` after a step that did not say `Using cache`), newest first: they
-/// hold a stage's whole build and would fill the disk run after run.
+/// Removes the probe's tag and, for the classic builder, the images of the
+/// steps it ran instead of taking them from the cache (each `---> <id>`
+/// after a step that did not say `Using cache`), newest first: they hold a
+/// stage's whole build and would fill the disk run after run. A `FROM`
+/// step names its base, which is never removed, and neither is any image
+/// that has a tag (the cache the next build needs, or someone else's).
 async fn remove_what_the_build_made(docker: &Docker, tag: &str, log: &str) {
+    use bollard::query_parameters::RemoveImageOptions;
     let mut made = Vec::new();
-    let mut cached = false;
+    let mut kept = false;
     for line in without_colours(log).lines() {
         let line = line.trim();
-        if line.starts_with("Step ") {
-            cached = false;
+        if let Some(step) = line.strip_prefix("Step ") {
+            let instruction = step.split_once(" : ").map(|(_, i)| i).unwrap_or_default();
+            kept = instruction.to_ascii_uppercase().starts_with("FROM ");
         } else if line == "---> Using cache" {
-            cached = true;
+            kept = true;
         } else if let Some(id) = line.strip_prefix("---> ")
-            && !cached
+            && !kept
             && id.chars().all(|c| c.is_ascii_hexdigit())
         {
             made.push(id.to_string());
         }
     }
     let _ = docker
-        .remove_image(
-            tag,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
+        .remove_image(tag, None::<RemoveImageOptions>, None)
         .await;
     for id in made.iter().rev() {
-        let _ = docker
-            .remove_image(
-                id,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await;
+        let untagged = docker
+            .inspect_image(id)
+            .await
+            .is_ok_and(|image| image.repo_tags.unwrap_or_default().is_empty());
+        if untagged {
+            let _ = docker
+                .remove_image(id, None::<RemoveImageOptions>, None)
+                .await;
+        }
     }
 }
 
