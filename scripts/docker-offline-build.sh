@@ -112,8 +112,9 @@ make_builder_base() {
 # packages that image is made of (libc6, libgcc-s1, libgomp1, libstdc++6,
 # libssl3, ca-certificates, tzdata, netbase, base-files), unpacked without
 # their documentation, no shell and no package manager; /etc/passwd and
-# /etc/group with root, nobody and nonroot (uid and gid 65532), and
-# `USER 65532` and `WORKDIR /home/nonroot` as in the real image. Its size is
+# /etc/group with root, nobody and nonroot (uid and gid 65532), and, as in
+# the real images, `USER 65532` and `WORKDIR /home/nonroot` for the `nonroot`
+# tags, root and `/` for the others (`latest`). Its size is
 # close to the real one's, so the image sizes measured here are honest.
 make_runtime_base() {
   local name=$1 rootfs=$CACHE/rootfs-runtime debs=$CACHE/runtime-debs pkg
@@ -146,8 +147,12 @@ EOF
   printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
   # A distroless image has no shell: make sure none came in by accident.
   rm -f "$rootfs"/bin/sh "$rootfs"/usr/bin/sh
+  # The `nonroot` tags run as nonroot in /home/nonroot; the others (`latest`,
+  # the root-run variant chapter 8's exercise starts from) as root in /.
+  local user=0 workdir=/
+  case "$name" in *:nonroot*) user=65532 workdir=/home/nonroot ;; esac
   tar -C "$rootfs" -c . | docker import \
-    -c 'USER 65532' -c 'WORKDIR /home/nonroot' \
+    -c "USER $user" -c "WORKDIR $workdir" \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
     -c "LABEL org.workbook.stand-in=\"$name, made by scripts/docker-offline-build.sh\"" \

@@ -46,22 +46,34 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds `dockerfile` (with the repository as its context) into `tag`.
+/// Builds `dockerfile` (with the repository as its context) into `tag`, and
+/// returns what the build printed (its steps, and cargo's `Compiling` lines).
 ///
 /// On a machine that cannot download base images or crates it goes through
 /// `scripts/docker-offline-build.sh`; otherwise it is a plain `docker
 /// build`. `WORKBOOK_DOCKER_OFFLINE=1` (or `0`) decides; unset, a machine
 /// counts as offline when its busybox image is the script's local stand-in.
-pub fn build(dockerfile: &Path, tag: &str) -> Result<()> {
-    let root = repo_root();
+pub fn build(dockerfile: &Path, tag: &str) -> Result<String> {
+    build_from(&repo_root(), dockerfile, tag)
+}
+
+/// [`build`] with another copy of the repository, `context`, as the build
+/// context. Chapter 8's cache test builds a copy with one source edited, to
+/// see which layers Docker rebuilds. Offline, the copy's own script builds
+/// it, with this repository's cache of vendored crates.
+pub fn build_from(context: &Path, dockerfile: &Path, tag: &str) -> Result<String> {
     let offline = match std::env::var("WORKBOOK_DOCKER_OFFLINE").as_deref() {
         Ok("1") => true,
         Ok("0") => false,
         _ => made_by_offline_script("busybox:latest"),
     };
+    let offline_cache = std::env::var_os("WORKBOOK_DOCKER_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/docker-offline"));
     let mut command = if offline {
-        let mut script = Command::new(root.join("scripts/docker-offline-build.sh"));
+        let mut script = Command::new(context.join("scripts/docker-offline-build.sh"));
         script.arg("-f").arg(dockerfile).arg("-t").arg(tag);
+        script.env("WORKBOOK_DOCKER_CACHE", &offline_cache);
         script
     } else {
         let mut docker = Command::new("docker");
@@ -71,18 +83,20 @@ pub fn build(dockerfile: &Path, tag: &str) -> Result<()> {
             .arg(dockerfile)
             .arg("-t")
             .arg(tag)
-            .arg(&root);
+            .arg(context);
+        // BuildKit's output as plain lines, cargo's among them.
+        docker.env("BUILDKIT_PROGRESS", "plain");
         docker
     };
     let output = command
         .output()
         .with_context(|| format!("running {command:?}"))?;
+    let mut log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     if !output.status.success() {
-        let log = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!(
@@ -91,7 +105,14 @@ pub fn build(dockerfile: &Path, tag: &str) -> Result<()> {
             tail.join("\n")
         );
     }
-    Ok(())
+    if offline {
+        // The script keeps docker's own output in its cache, and prints it
+        // only when the build fails.
+        let docker_log = offline_cache.join("build.log");
+        log = std::fs::read_to_string(&docker_log)
+            .with_context(|| format!("reading {}", docker_log.display()))?;
+    }
+    Ok(log)
 }
 
 /// Whether `image` is one of the local stand-ins the offline script makes.

@@ -1,9 +1,16 @@
 //! The specification of chapter 8: the blog's image, measured.
 //!
-//! The first tests check your measuring functions on the small busybox
-//! image; the others build your `Dockerfile` (exercises/08-dockerizing/
-//! Dockerfile, tagged `blog:ex08`) and check the image it makes: small, not
-//! root, one service per command, and quick to stop.
+//! The first tests (step 1) check your measuring functions on the small
+//! busybox image; the others build your `Dockerfile` (exercises/08-dockerizing/
+//! Dockerfile, tagged `blog:ex08`) and check the image it makes: a second
+//! build after an edit that reuses the compiled dependencies (step 2), only
+//! the binary on a small base without shell or compiler (step 3), and a user
+//! who is not root, one service per command, quick to stop (step 4).
+//!
+//! The image is built once per run, and once more after an edit; Docker's
+//! cache keeps both quick after the first run. The image tests read the
+//! image with the engine directly, not through your `image_facts`, so each
+//! step's tests fail for that step's reason only.
 //!
 //! Needs a Docker engine; without one, every test says SKIPPED and returns.
 
@@ -13,7 +20,10 @@ use std::time::Duration;
 
 use blog_testkit::docker::wait_for_output;
 use blog_testkit::eventually;
-use docker_engine::{BUSYBOX, Containers, built_image, engine};
+use docker_engine::{
+    BUSYBOX, Containers, build_after_a_source_change, built_image, compiled_crates, config_of,
+    dockerfile_and_tag, engine, size_of, user_line_of_final_stage,
+};
 use dockerizing::{image_facts, stop_timed};
 
 /// Exits 0 on SIGTERM; prints `ready` once its handler is set.
@@ -105,37 +115,130 @@ async fn stop_timed_sees_a_process_1_that_ignores_sigterm_wait_out_the_grace_per
 }
 // ANCHOR_END: stop_tests
 
-// ANCHOR: image_tests
+// ANCHOR: cache_test
 #[tokio::test]
-async fn the_image_holds_the_blog_and_is_smaller_than_30_mb() {
+async fn a_source_only_change_recompiles_the_blog_but_no_dependency() {
+    let Some(docker) = engine().await else { return };
+    let log = build_after_a_source_change(&docker).await;
+    let (own, dependencies) = compiled_crates(&log);
+    assert!(
+        own.iter().any(|name| name == "blog"),
+        "after an edit of solutions/blog/src/main.rs, the build compiled no `blog` \
+         (it compiled {own:?}). TODO 3 in exercises/08-dockerizing/Dockerfile (step 2): \
+         a build stage that runs cargo build --release --package blog on the sources"
+    );
+    assert!(
+        dependencies.is_empty(),
+        "an edit of one source file recompiled {} dependencies ({}...): their layer was \
+         not taken from Docker's cache. TODO 3 in exercises/08-dockerizing/Dockerfile (step 2): \
+         build the dependencies in a layer made only of the manifests and Cargo.lock, \
+         and copy the sources after it",
+        dependencies.len(),
+        dependencies
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+// ANCHOR_END: cache_test
+
+// ANCHOR: runtime_tests
+/// What an image must not carry: a shell (anyone who gets into the container
+/// gets one) or the tools that built it (hundreds of MB, and a compiler for
+/// whoever gets in).
+const NOT_SHIPPED: &[&str] = &[
+    "sh", "bash", "dash", "ash", "busybox", "cargo", "rustc", "cc", "gcc", "c++", "apt-get",
+];
+
+#[tokio::test]
+async fn the_image_holds_the_blog_binary_and_no_shell_or_compiler() {
     let Some(docker) = engine().await else { return };
     let tag = built_image();
-    let facts = image_facts(&docker, tag)
-        .await
-        .expect("the image was just built");
-    assert_eq!(
-        facts.entrypoint,
-        vec!["/usr/local/bin/blog".to_string()],
-        "every container of {tag} must start the blog binary: ENTRYPOINT [\"/usr/local/bin/blog\"]"
-    );
-    let mb = facts.size_bytes as f64 / 1e6;
+    let containers = Containers::new(docker.clone());
+    let files = containers.files_of(tag).await;
     assert!(
-        mb < 30.0,
-        "{tag} is {mb:.1} MB; it must be under 30 MB: ship only the binary on a small base, no compiler"
+        files.iter().any(|f| f == "usr/local/bin/blog"),
+        "{tag} has no /usr/local/bin/blog. TODO 4 in exercises/08-dockerizing/Dockerfile \
+         (step 3): a last stage that copies the binary from the build stage to /usr/local/bin/blog"
+    );
+    let shipped: Vec<&String> = files
+        .iter()
+        .filter(|f| NOT_SHIPPED.contains(&f.rsplit('/').next().unwrap_or_default()))
+        .collect();
+    assert!(
+        shipped.is_empty(),
+        "{tag} ships {shipped:?}. TODO 4 in exercises/08-dockerizing/Dockerfile (step 3): \
+         the last stage starts from a base with no shell and no compiler, and only the binary comes in"
+    );
+    assert!(
+        !containers.can_run(tag, "sh").await,
+        "`docker run --entrypoint sh {tag}` opens a shell. TODO 4 (step 3): a base without one"
     );
 }
 
+/// Under 30 MB: the distroless `cc` base (glibc, libgcc, libssl, CA
+/// certificates, time zones) is about 23 MB, and the blog's release binary a
+/// few more. An image over it ships something it should not: the Rust image
+/// alone is 900 MB, `target/` gigabytes, even a Debian slim base 75 MB.
+const MAX_MB: f64 = 30.0;
+
 #[tokio::test]
-async fn the_image_runs_as_a_user_who_is_not_root() {
+async fn the_image_is_smaller_than_30_mb() {
     let Some(docker) = engine().await else { return };
     let tag = built_image();
-    let facts = image_facts(&docker, tag)
-        .await
-        .expect("the image was just built");
+    let files = Containers::new(docker.clone()).files_of(tag).await;
     assert!(
-        !facts.runs_as_root(),
-        "{tag} runs as root (USER is {:?}): set a USER that is not root, e.g. 65532:65532",
-        facts.user
+        files.iter().any(|f| f == "usr/local/bin/blog"),
+        "{tag} has no /usr/local/bin/blog, so its size says nothing yet. TODO 4 in \
+         exercises/08-dockerizing/Dockerfile (step 3): copy the binary into the last stage"
+    );
+    let mb = size_of(&docker, tag).await as f64 / 1e6;
+    assert!(
+        mb < MAX_MB,
+        "{tag} is {mb:.1} MB; it must be under {MAX_MB} MB. TODO 4 (step 3): ship only the \
+         binary, on a small base, and build it for size (the chapter's release settings)"
+    );
+}
+// ANCHOR_END: runtime_tests
+
+// ANCHOR: user_tests
+#[tokio::test]
+async fn the_image_runs_as_the_user_its_own_user_line_names() {
+    let Some(docker) = engine().await else { return };
+    let tag = built_image();
+    let (dockerfile, _) = dockerfile_and_tag();
+    let Some(user) = user_line_of_final_stage(&dockerfile) else {
+        panic!(
+            "the last stage of {} has no USER line, so its containers run as whatever user its \
+             base says (root, for the base the exercise starts from). TODO 5 (step 4): a USER \
+             that is not root, e.g. 65532:65532",
+            dockerfile.display()
+        )
+    };
+    let uid = user.split(':').next().unwrap_or_default();
+    assert!(
+        uid != "0" && uid != "root",
+        "the USER line names {user}, which is root. TODO 5 (step 4): a user who is not root"
+    );
+    let config = config_of(&docker, tag).await;
+    assert_eq!(
+        config.user.as_deref(),
+        Some(user.as_str()),
+        "{tag}'s user must be the one your USER line names"
+    );
+    // Where it counts: the process, as the host's `ps` sees it.
+    let containers = Containers::new(docker.clone());
+    let id = containers
+        .start_with(tag, Some(&["/usr/local/bin/blog"]), &["posts"], None)
+        .await;
+    let seen = containers.uid_of_process(&id).await;
+    assert_eq!(
+        seen.as_deref(),
+        Some(uid),
+        "`blog posts` in {tag} must run as uid {uid} (docker top); it ran as {seen:?}. Its logs:\n{}",
+        containers.logs(&id).await
     );
 }
 
@@ -143,6 +246,13 @@ async fn the_image_runs_as_a_user_who_is_not_root() {
 async fn the_command_chooses_the_service_and_docker_stop_takes_under_2_seconds() {
     let Some(docker) = engine().await else { return };
     let tag = built_image();
+    let entrypoint = config_of(&docker, tag).await.entrypoint.unwrap_or_default();
+    assert_eq!(
+        entrypoint,
+        vec!["/usr/local/bin/blog".to_string()],
+        "every container of {tag} must start the blog binary. TODO 5 (step 4): \
+         ENTRYPOINT in exec form, naming /usr/local/bin/blog"
+    );
     let containers = Containers::new(docker.clone());
     let id = containers.start(tag, &["posts"], Some(4000)).await;
     let url = format!("http://127.0.0.1:{}", containers.host_port(&id, 4000).await);
@@ -186,4 +296,4 @@ async fn the_command_chooses_the_service_and_docker_stop_takes_under_2_seconds()
         stopped.took
     );
 }
-// ANCHOR_END: image_tests
+// ANCHOR_END: user_tests

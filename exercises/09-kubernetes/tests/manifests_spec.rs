@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use manifests::{Manifests, Problem, hardening, ingress, load, manifests_dir, network, wiring};
+use manifests::system::BlogService;
+use manifests::{
+    Manifests, Problem, hardening, ingress, load, manifests_dir, network, one_service, wiring,
+};
 
 fn manifests() -> Manifests {
     let dir = manifests_dir();
@@ -37,6 +40,26 @@ fn assert_none(what: &str, problems: Vec<Problem>) {
         list(&problems)
     );
 }
+
+// ANCHOR: moderation_tests
+#[test]
+fn moderation_can_be_reached_by_its_service() {
+    assert_none(
+        "moderation (TODO 4, k8s/moderation.yaml): a Deployment that runs it, \
+         and a Service moderation-srv that selects its pods on port 4003",
+        one_service::reachable(&manifests(), BlogService::Moderation),
+    );
+}
+
+#[test]
+fn moderation_runs_probed_limited_and_locked_down() {
+    assert_none(
+        "moderation (TODO 5, k8s/moderation.yaml): both probes, requests and limits, \
+         a locked-down security context",
+        one_service::run_safely(&manifests(), BlogService::Moderation),
+    );
+}
+// ANCHOR_END: moderation_tests
 
 #[test]
 fn every_manifest_is_read_and_kustomize_applies_the_same_files() {

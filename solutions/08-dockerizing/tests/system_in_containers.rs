@@ -261,7 +261,7 @@ async fn the_blog_runs_from_its_image_stops_in_time_and_the_bus_keeps_its_log_on
         return;
     };
     if std::env::var_os("BLOG_IMAGE").is_none() {
-        dockerizing::build(&dockerizing::repo_root().join("Dockerfile"), IMAGE)
+        let _log = dockerizing::build(&dockerizing::repo_root().join("Dockerfile"), IMAGE)
             .unwrap_or_else(|e| panic!("{e:#}"));
     }
     // Whose services run: `cargo workbook image --mine` labels its image.

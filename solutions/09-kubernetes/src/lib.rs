@@ -19,6 +19,8 @@
 //! - [`network`]: the NetworkPolicies: who may connect to whom.
 //! - [`nats`]: chapter 10's overlay (k8s/nats/): the NATS StatefulSet, its
 //!   routes and Services, the stream's replication, the services on NATS.
+//! - [`one_service`]: one service's Deployment and Service on their own, as
+//!   the exercise has the learner write them (moderation's).
 //!
 //! Every check returns [`Problem`]s naming the file and the object.
 
@@ -27,6 +29,7 @@ pub mod ingress;
 pub mod load;
 pub mod nats;
 pub mod network;
+pub mod one_service;
 pub mod pods;
 pub mod system;
 pub mod wiring;
