@@ -295,18 +295,15 @@ mod tests {
     #[test]
     fn every_step_of_every_exercise_names_real_tests_and_every_test_is_in_one_step() {
         let exercises = discover(&crate::repo_root()).unwrap();
-        for package in [
-            "ex01-posts",
-            "ex02-comments",
-            "ex03-event-bus",
-            "ex04-query",
-            "ex05-moderation",
-            "ex06-client",
-        ] {
-            let exercise = find(&exercises, package).unwrap();
+        assert!(
+            exercises.len() >= 10,
+            "every chapter's exercise is found: {exercises:?}"
+        );
+        for exercise in &exercises {
             assert!(
                 (2..=4).contains(&exercise.steps.len()),
-                "{package} declares 2 to 4 steps: {:?}",
+                "{} declares 2 to 4 steps: {:?}",
+                exercise.package,
                 exercise.steps
             );
         }
