@@ -17,8 +17,9 @@
 //!   subscriber that applied part of it before failing gets those events
 //!   again (it is idempotent);
 //! - **dead letters one by one**: a batch refused with a 4xx holds some
-//!   event the subscriber will never take, but which? Those events then go
-//!   one by one, so the loop's verdicts and parking apply to each;
+//!   event the subscriber will never take, but which? Its events then go
+//!   one by one, so the loop's verdicts and parking apply to each, until
+//!   the refused one is parked; after it, batches go on;
 //! - **foreign subscribers** (the Node services) answer 404 or 405 to
 //!   `/events/batch`: from then on they get every event alone, as before.
 
@@ -65,6 +66,14 @@ impl Batches {
     /// The page the loop is about to deliver.
     pub fn remember_page(&mut self, page: &[StoredEvent]) {
         self.page = page.to_vec();
+    }
+
+    /// An event was parked: if a refused batch held it, that was the event
+    /// it was refused for (a subscriber applies a batch in order and stops
+    /// at the first it cannot take), so the events after it may go in
+    /// batches again. If it was not the only one, the next batch finds out.
+    pub fn found_refused(&mut self) {
+        self.alone_through = 0;
     }
 
     /// Whether the subscriber already took this event of the page in a batch.

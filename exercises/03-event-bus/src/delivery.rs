@@ -333,7 +333,11 @@ impl Delivery {
         self.with_db_retrying("park an event", move |conn| {
             parked::park(conn, &url, seq, attempts, &message)
         })
-        .await
+        .await?;
+        // The event that made a batch fail is found and set aside: the
+        // events after it may travel together again.
+        self.batches.found_refused();
+        Ok(())
     }
 
     /// The page after the cursor. First, if someone asked for it, the
