@@ -163,19 +163,20 @@ async fn our_subscribers_get_batches_foreign_ones_single_events_all_in_order_poi
             "{name}: every event, in order"
         );
     }
-    let (ours, foreign) = (ours_seen.lock().unwrap(), foreign_seen.lock().unwrap());
-    assert!(
-        ours.batches > 0 && ours.batches + ours.singles < 100,
-        "ours took 299 events in {} batches and {} single requests: batches, please",
-        ours.batches,
-        ours.singles
-    );
-    assert_eq!(foreign.batches, 0);
-    assert!(
-        foreign.singles >= 300,
-        "the foreign subscriber gets every event alone"
-    );
-    drop((ours, foreign));
+    {
+        let (ours, foreign) = (ours_seen.lock().unwrap(), foreign_seen.lock().unwrap());
+        assert!(
+            ours.batches > 0 && ours.batches + ours.singles < 100,
+            "ours took 299 events in {} batches and {} single requests: batches, please",
+            ours.batches,
+            ours.singles
+        );
+        assert_eq!(foreign.batches, 0);
+        assert!(
+            foreign.singles >= 300,
+            "the foreign subscriber gets every event alone"
+        );
+    }
 
     // The poison event was parked, alone, for each subscriber, and both
     // are caught up.
