@@ -14,8 +14,9 @@
 //! 2. **Lag** at a steady rate: each comment is timed from the moment its
 //!    POST is sent until the query service shows its final status.
 //! 3. **CPU** per 1,000 comments, per service and in total, during the
-//!    throughput phase: user + system time from `/proc/<pid>/stat`. Unlike
-//!    throughput, this figure hardly moves on a busy machine.
+//!    throughput phase: user + system time from `/proc/<pid>/stat`. It moves
+//!    much less than throughput on a busy machine, but still by 10 to 30 %
+//!    when other work fights for the cores: compare runs made side by side.
 //! 4. **Memory** of each service, idle and after the load: PSS
 //!    (`/proc/<pid>/smaps_rollup`) next to RSS. The six processes run one
 //!    binary, so RSS counts its pages six times; PSS shares them out.
