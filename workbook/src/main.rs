@@ -104,7 +104,7 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         clients: usize,
         /// Comments per second offered in the lag phase.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 500)]
         rate: u32,
         /// Posts the comments are spread over.
         #[arg(long, default_value_t = 50)]

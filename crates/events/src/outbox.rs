@@ -114,15 +114,52 @@ impl ServiceDb {
     }
 }
 
+// ANCHOR: bounded
+/// The most events an outbox holds. A service whose outbox is this full
+/// refuses new writes ([`is_full`]) until the relay has delivered some.
+///
+/// Why refuse rather than queue? The outbox fills only when the bus takes
+/// events more slowly than the service makes them (the bus is down, or
+/// overloaded). Accepting more would promise a reader comments the rest of
+/// the system will only see minutes later, and grow the file without end.
+/// A 503 with `Retry-After` says the truth at once: not now, try again
+/// soon. Ten thousand events is a few seconds of the busiest load the
+/// benchmark reaches, and a few megabytes of disk.
+pub const OUTBOX_LIMIT: i64 = 10_000;
+
 /// Adds an event to the outbox. Call it inside the transaction that changes
-/// the data the event announces.
+/// the data the event announces: if the outbox is full it fails with an
+/// error that [`is_full`] recognises, and the transaction is abandoned, so
+/// nothing is written.
 pub fn enqueue(conn: &Connection, event: &Event) -> rusqlite::Result<()> {
+    // The rows are deleted oldest first, so the seqs left form one range:
+    // its width is their number, found in two index lookups, not a count.
+    let waiting: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM outbox",
+        [],
+        |row| row.get(0),
+    )?;
+    if waiting >= OUTBOX_LIMIT {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some(OUTBOX_FULL.to_string()),
+        ));
+    }
     conn.execute(
         "INSERT INTO outbox (event) VALUES (?1)",
         params![event.to_json()],
     )?;
     Ok(())
 }
+
+const OUTBOX_FULL: &str = "the outbox is full: the event bus is not taking events fast enough";
+
+/// Whether `error` is [`enqueue`] refusing an event because the outbox
+/// holds [`OUTBOX_LIMIT`] already: answer 503 with `Retry-After`, not 500.
+pub fn is_full(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(_, Some(message)) if message == OUTBOX_FULL)
+}
+// ANCHOR_END: bounded
 
 /// Wakes the relay after a commit, so events leave at once instead of at the next poll.
 #[derive(Clone, Default)]
@@ -302,6 +339,29 @@ mod tests {
     fn outbox_len(conn: &Connection) -> i64 {
         conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn a_full_outbox_refuses_events_until_the_relay_has_sent_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_service_db(&dir.path().join("service.db")).unwrap();
+        let event = Event::PostCreated(PostCreated {
+            id: "p1".into(),
+            title: "Hello".into(),
+        });
+        conn.execute_batch("BEGIN").unwrap();
+        for _ in 0..OUTBOX_LIMIT {
+            enqueue(&conn, &event).unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        let error = enqueue(&conn, &event).unwrap_err();
+        assert!(is_full(&error), "{error}");
+        assert_eq!(outbox_len(&conn), OUTBOX_LIMIT);
+        // Not every SQLite error is a full outbox.
+        assert!(!is_full(&rusqlite::Error::QueryReturnedNoRows));
+        // Once the relay has delivered (and deleted) the oldest, there is room.
+        delete_through(&conn, 1).unwrap();
+        enqueue(&conn, &event).unwrap();
     }
 
     #[tokio::test]

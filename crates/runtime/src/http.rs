@@ -25,6 +25,21 @@ pub fn error_response(status: StatusCode, message: impl Into<String>) -> Respons
     (status, Json(body)).into_response()
 }
 
+/// How long [`retry_later`] asks a client to wait, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// An [`error_response`] that asks the client to come back later: with a
+/// `Retry-After` header, so a polite client (and our bench) waits that long
+/// instead of hammering a service that is pushing back.
+pub fn retry_later(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut response = error_response(status, message);
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
 /// Like `axum::Json`, but a body that is not valid JSON, has the wrong
 /// content type or is too large is answered with a JSON error, not plain text.
 pub struct JsonBody<T>(pub T);

@@ -14,7 +14,8 @@
 //!   dropped connection.
 //! - [`PageOrigins`]: CORS for the blog's own page, on the routes it calls.
 //! - [`JsonBody`] and [`error_response`]: bad input always gets a 4xx answer
-//!   with a JSON body `{"error": "..."}`.
+//!   with a JSON body `{"error": "..."}`; [`retry_later`] adds `Retry-After`
+//!   to a 503 that means "not now".
 //! - [`Backoff`]: retry with exponential backoff and jitter.
 //! - [`db::open_durable`]: a service's own SQLite file, opened so that a
 //!   commit is on disk before the service acknowledges anything;
@@ -37,8 +38,8 @@ pub use backoff::Backoff;
 /// The service catalogue, whose defaults [`Settings`] reads.
 pub use blog_catalogue::Service;
 pub use http::{
-    JsonBody, MAX_BODY_BYTES, PageOrigins, READINESS_CHECK_TIMEOUT, Readiness, error_response,
-    with_common_layers,
+    JsonBody, MAX_BODY_BYTES, PageOrigins, READINESS_CHECK_TIMEOUT, RETRY_AFTER_SECONDS, Readiness,
+    error_response, retry_later, with_common_layers,
 };
 pub use server::{DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_TIMEOUT_VAR};
 pub use server::{LISTENING_PREFIX, Server, init_tracing, shutdown_signal};

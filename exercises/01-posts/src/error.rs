@@ -22,6 +22,9 @@ impl IntoResponse for PostsError {
             PostsError::InvalidTitle(_) => {
                 error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
             }
+            PostsError::Storage(error) if blog_events::outbox::is_full(error) => {
+                blog_runtime::retry_later(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
+            }
             PostsError::Storage(error) => {
                 tracing::error!(%error, "storage failed");
                 error_response(

@@ -80,6 +80,7 @@ pub fn app(store: PostStore, page: &PageOrigins) -> Router {
     // Given: the bus delivers every event here (see handlers.rs).
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
+        .route("/events/batch", post(handlers::receive_events))
         .with_state(store.clone());
     with_common_layers(routes, store.db().readiness())
 }

@@ -53,6 +53,7 @@
 //! [`subscribers`] (names, status, and their endpoints). [`error`] says how
 //! failures are answered.
 
+pub mod batches;
 pub mod delivery;
 pub mod error;
 pub mod event_type;

@@ -48,3 +48,13 @@ pub async fn receive_event(JsonBody(envelope): JsonBody<Envelope>) -> Json<Value
     Json(json!({ "status": "ignored" }))
 }
 // ANCHOR_END: receive_event
+
+/// `POST /events/batch`: several events at once from our bus, all as
+/// uninteresting to posts as one; one request instead of one per event.
+pub async fn receive_events(JsonBody(envelopes): JsonBody<Vec<Envelope>>) -> Json<Value> {
+    tracing::debug!(
+        events = envelopes.len(),
+        "events received; posts has nothing to do"
+    );
+    Json(json!({ "status": "ignored" }))
+}

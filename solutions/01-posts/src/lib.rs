@@ -76,6 +76,7 @@ pub fn app(store: PostStore, page: &PageOrigins) -> Router {
     // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
+        .route("/events/batch", post(handlers::receive_events))
         .with_state(store.clone());
     with_common_layers(routes, store.db().readiness())
 }

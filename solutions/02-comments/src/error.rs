@@ -73,6 +73,9 @@ impl IntoResponse for CommentsError {
                 tracing::warn!(%reason, "could not ask the posts service");
                 error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
             }
+            CommentsError::Storage(error) if blog_events::outbox::is_full(error) => {
+                blog_runtime::retry_later(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
+            }
             CommentsError::Storage(error) => {
                 tracing::error!(%error, "storage failed");
                 error_response(

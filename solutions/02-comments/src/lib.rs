@@ -101,6 +101,7 @@ pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins)
     // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
+        .route("/events/batch", post(handlers::receive_events))
         .with_state(handlers::AppState { store, lookup });
     with_common_layers(routes, readiness)
 }

@@ -22,6 +22,11 @@
 //!
 //! A task that has caught up sleeps until the writer publishes a newer seq
 //! on the `head` channel: new events go out at once, without polling.
+//!
+//! To a subscriber that takes them, the events of a page travel together,
+//! in one request ([`crate::batches`]). The loop does not know: when it
+//! sends an event, the batch from that event on goes, and the events after
+//! it are then already taken.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +36,7 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::batches::Batches;
 use crate::log::{self, StoredEvent, WireEvent};
 use crate::parked;
 use crate::subscribers::Subscriber;
@@ -165,6 +171,7 @@ pub fn spawn_delivery(
 ) -> JoinHandle<()> {
     let delivery = Delivery {
         events_url: format!("{}/events", subscriber.url),
+        batches: Batches::new(&subscriber.url),
         redeliver: subscriber.redelivery_requests(),
         redelivery_asked: false,
         subscriber,
@@ -185,6 +192,8 @@ struct Delivery {
     /// Its name, URL (also the key of its cursor) and live status.
     subscriber: Arc<Subscriber>,
     events_url: String,
+    /// The page being delivered, and whether the subscriber takes batches.
+    batches: Batches,
     client: reqwest::Client,
     log_id: Arc<str>,
     dead_letter_after: u32,
@@ -264,18 +273,34 @@ impl Delivery {
     }
     // ANCHOR_END: deliver_or_park
 
-    /// One try, abandoned if the bus stops meanwhile.
+    /// One try, abandoned if the bus stops meanwhile: in a batch with the
+    /// events after it on the page when the subscriber takes batches, else
+    /// alone. An event an earlier batch carried is already taken.
     async fn attempt(
         &mut self,
         event: &StoredEvent,
     ) -> Result<Result<(), DeliveryError>, Stopping> {
-        let wire = WireEvent {
-            event,
-            log_id: &self.log_id,
+        if self.batches.taken(event.seq) {
+            return Ok(Ok(()));
+        }
+        let Delivery {
+            batches,
+            client,
+            events_url,
+            log_id,
+            shutdown,
+            ..
+        } = self;
+        let wire = WireEvent { event, log_id };
+        let outcome = async {
+            match batches.deliver_from(client, event.seq, log_id).await {
+                Some(outcome) => outcome,
+                None => deliver(client, events_url, &wire).await,
+            }
         };
         tokio::select! {
-            outcome = deliver(&self.client, &self.events_url, &wire) => Ok(outcome),
-            _ = stopped(&mut self.shutdown) => Err(Stopping),
+            outcome = outcome => Ok(outcome),
+            _ = stopped(shutdown) => Err(Stopping),
         }
     }
 
@@ -307,13 +332,18 @@ impl Delivery {
         self.with_db_retrying("park an event", move |conn| {
             parked::park(conn, &url, seq, attempts, &message)
         })
-        .await
+        .await?;
+        // The event that made a batch fail is found and set aside: the
+        // events after it may travel together again.
+        self.batches.found_refused();
+        Ok(())
     }
 
     /// The page after the cursor. First, if someone asked for it, the
     /// parked events get another chance: oldest first, before any newer
     /// event, so a fixed subscriber catches up on what it missed first.
     async fn next_page(&mut self) -> Result<Vec<StoredEvent>, Stopping> {
+        self.batches.forget_page();
         let asked = self.redelivery_asked || self.redeliver.has_changed().unwrap_or(false);
         if asked {
             self.redeliver.borrow_and_update();
@@ -321,10 +351,13 @@ impl Delivery {
             self.redeliver_parked().await?;
         }
         let after = self.delivered;
-        self.with_db_retrying("read the log", move |conn| {
-            log::read_page(conn, after, PAGE)
-        })
-        .await
+        let page = self
+            .with_db_retrying("read the log", move |conn| {
+                log::read_page(conn, after, PAGE)
+            })
+            .await?;
+        self.batches.remember_page(&page);
+        Ok(page)
     }
 
     /// Delivers every parked event once more, with the same rules as any

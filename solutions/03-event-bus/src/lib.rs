@@ -35,6 +35,7 @@
 //! [`subscribers`] (names, status, and their endpoints). [`error`] says how
 //! failures are answered.
 
+pub mod batches;
 pub mod delivery;
 pub mod error;
 pub mod event_type;

@@ -100,6 +100,20 @@ pub async fn receive_event(
 }
 // ANCHOR_END: receive_event
 
+/// `POST /events/batch`: several deliveries from our bus, each handled as
+/// `POST /events` would, in order; the first that fails is the answer (the
+/// bus sends them again, and those applied already are recognised by seq).
+pub async fn receive_events(
+    State(state): State<QueryState>,
+    JsonBody(deliveries): JsonBody<Vec<Delivery>>,
+) -> Result<Json<Value>, QueryError> {
+    for delivery in deliveries {
+        // Its answer says "OK" or "already applied"; only a failure matters here.
+        let _handled = receive_event(State(state.clone()), JsonBody(delivery)).await?;
+    }
+    Ok(Json(json!({ "status": "OK" })))
+}
+
 /// [`apply_delivery`], for a delivery that names the model's log or none;
 /// `None`, changing nothing, for one that names another log.
 fn apply_if_same_log(
