@@ -115,7 +115,11 @@ pub async fn run(plan: Plan, settings: Settings) -> Result<()> {
         lags.len()
     );
     println!("memory     : resident set size, idle -> after the load");
-    for service in Service::ALL {
+    // Only the services that ran (on NATS there is no event-bus process).
+    for service in Service::ALL
+        .into_iter()
+        .filter(|s| loaded.iter().any(|(l, _)| l == s))
+    {
         let before = idle
             .iter()
             .find(|(s, _)| *s == service)
