@@ -204,7 +204,11 @@ impl std::fmt::Display for Report {
             sum(&self.idle, |s| s.rss_kb),
             sum(&self.loaded, |s| s.rss_kb),
         )?;
-        for service in Service::ALL {
+        // Only the services that ran (on NATS there is no event-bus process).
+        for service in Service::ALL
+            .into_iter()
+            .filter(|service| self.loaded.iter().any(|s| s.service == *service))
+        {
             let of = |samples: &[ProcSample]| {
                 samples
                     .iter()

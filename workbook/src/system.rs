@@ -189,6 +189,8 @@ pub async fn bench(root: &Path, measure: Measure, mine: bool, bus: Bus) -> Resul
         Logs::Dir(scratch.join("logs")),
         &choices,
     );
+    // Only the system bench prints a memory table for the nodes to join.
+    let memory_table = matches!(measure, Measure::System(_));
     let cluster = match bus {
         Bus::Http => None,
         Bus::Nats => {
@@ -203,11 +205,15 @@ pub async fn bench(root: &Path, measure: Measure, mine: bool, bus: Bus) -> Resul
             Some(cluster)
         }
     };
+    let before = cluster.as_ref().map(nats_memory).unwrap_or_default();
     let result = match measure {
         Measure::System(settings) => bench::run(plan, settings).await,
         Measure::Lag { comments } => bench::lag::run(plan, comments).await,
     };
     if let Some(cluster) = cluster {
+        if result.is_ok() && memory_table {
+            print_nats_memory(&before, &nats_memory(&cluster));
+        }
         cluster.shutdown().await;
     }
     match &result {
@@ -220,4 +226,49 @@ pub async fn bench(root: &Path, measure: Measure, mine: bool, bus: Bus) -> Resul
         ),
     }
     result
+}
+
+/// One NATS node's memory: its name, resident set size and proportional
+/// set size (shared pages split between the processes sharing them), in KiB.
+type NodeMemory = (String, u64, u64);
+
+/// The memory of every running node of `cluster`, from /proc.
+fn nats_memory(cluster: &NatsCluster) -> Vec<NodeMemory> {
+    let kb = |pid: u32, file: &str, field: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    cluster
+        .pids()
+        .into_iter()
+        .map(|(name, pid)| {
+            let (rss, pss) = (kb(pid, "status", "VmRSS:"), kb(pid, "smaps_rollup", "Pss:"));
+            (name, rss, pss)
+        })
+        .collect()
+}
+
+/// On NATS there is no event-bus process: the three nodes are the bus, so
+/// the memory table goes on with them.
+fn print_nats_memory(before: &[NodeMemory], after: &[NodeMemory]) {
+    println!("memory of the NATS nodes (the bus): started -> after the load");
+    for (name, rss, pss) in after {
+        let (rss_before, pss_before) = before
+            .iter()
+            .find(|(node, ..)| node == name)
+            .map(|(_, rss, pss)| (*rss, *pss))
+            .unwrap_or_default();
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        println!(
+            "  nats {name:<6} RSS {:>6.1} MB -> {:>6.1} MB   PSS {:>6.1} MB -> {:>6.1} MB",
+            mb(rss_before),
+            mb(*rss),
+            mb(pss_before),
+            mb(*pss)
+        );
+    }
 }

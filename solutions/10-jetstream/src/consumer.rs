@@ -16,6 +16,7 @@
 //!   event be unacknowledged at a time.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
@@ -57,6 +58,11 @@ pub struct ConsumerSettings {
     pub dead_letter_after: i64,
     /// How long an event may stay unacknowledged before it is redelivered.
     pub ack_wait: Duration,
+    /// Turned true once the consumer has settled every event the stream
+    /// held when it started (at once if there were none). Query's
+    /// `/readyz` waits for it: a replica whose model is still being rebuilt
+    /// must get no traffic, or it would show a blog with posts missing.
+    pub caught_up: Option<Arc<AtomicBool>>,
 }
 
 impl ConsumerSettings {
@@ -68,6 +74,7 @@ impl ConsumerSettings {
             replay_from_start: false,
             dead_letter_after: 5,
             ack_wait: Duration::from_secs(10),
+            caught_up: None,
         }
     }
 }
@@ -178,6 +185,21 @@ pub async fn open_consumer(
         .await?)
 }
 
+/// The stream sequence the consumer must settle to have caught up with
+/// what the stream held at its start; `None` when there is nothing to catch
+/// up with (nothing pending for it).
+async fn catch_up_target(
+    js: &Context,
+    consumer: &mut PullConsumer,
+) -> Result<Option<u64>, async_nats::Error> {
+    let info = consumer.info().await?;
+    if info.num_pending == 0 && info.num_ack_pending == 0 {
+        return Ok(None);
+    }
+    let mut stream = js.get_stream(STREAM).await?;
+    Ok(Some(stream.info().await?.state.last_sequence))
+}
+
 // ANCHOR: consume
 /// Starts the consumer loop: pulls events, hands each to `target`, settles
 /// it, until `shutdown` turns true. A lost connection or a deleted consumer
@@ -191,6 +213,8 @@ pub fn spawn_consumer(
     tokio::spawn(async move {
         let mut pauses = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut first = true;
+        // The sequence to settle before `settings.caught_up` turns true.
+        let mut catch_up_to = None;
         while !*shutdown.borrow() {
             let mut replay = settings.clone();
             // Replaying from the start is for the service's start, not for
@@ -200,14 +224,30 @@ pub fn spawn_consumer(
                 // Short pulls with heartbeats: when the node that leads
                 // this consumer dies, a missed heartbeat tells us within
                 // seconds, and the next pull finds the new leader.
-                Ok(consumer) => consumer
-                    .stream()
-                    .max_messages_per_batch(64)
-                    .expires(PULL_EXPIRES)
-                    .heartbeat(PULL_HEARTBEAT)
-                    .messages()
-                    .await
-                    .map_err(Into::into),
+                Ok(mut consumer) => {
+                    let waiting = settings
+                        .caught_up
+                        .as_ref()
+                        .filter(|done| !done.load(Ordering::SeqCst));
+                    if let Some(done) = waiting.filter(|_| catch_up_to.is_none()) {
+                        match catch_up_target(&js, &mut consumer).await {
+                            Ok(Some(last)) => catch_up_to = Some(last),
+                            Ok(None) => done.store(true, Ordering::SeqCst),
+                            // Asked again at the next opening.
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot read the stream's end yet")
+                            }
+                        }
+                    }
+                    consumer
+                        .stream()
+                        .max_messages_per_batch(64)
+                        .expires(PULL_EXPIRES)
+                        .heartbeat(PULL_HEARTBEAT)
+                        .messages()
+                        .await
+                        .map_err(Into::into)
+                }
                 Err(error) => Err(error),
             };
             let mut messages = match messages {
@@ -241,10 +281,21 @@ pub fn spawn_consumer(
                 if let Verdict::TryAgain(reason) | Verdict::Never(reason) = &verdict {
                     tracing::warn!(consumer = settings.durable, subject = %message.subject, reason, "event not applied");
                 }
-                if let Err(error) = settle(&js, &message, verdict, settings.dead_letter_after).await
-                {
+                match settle(&js, &message, verdict, settings.dead_letter_after).await {
+                    Ok(Settled::Acked | Settled::Parked) => {
+                        if let (Some(last), Some(done), Ok(info)) =
+                            (catch_up_to, &settings.caught_up, message.info())
+                            && (info.stream_sequence >= last || info.pending == 0)
+                        {
+                            catch_up_to = None;
+                            done.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    Ok(Settled::Retried) => {}
                     // Not settled: the broker redelivers it after the ack wait.
-                    tracing::warn!(%error, consumer = settings.durable, "could not settle an event");
+                    Err(error) => {
+                        tracing::warn!(%error, consumer = settings.durable, "could not settle an event")
+                    }
                 }
             }
         }

@@ -8,6 +8,7 @@
 //! consumer that hands each one to the service's own `POST /events`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::bail;
@@ -64,13 +65,24 @@ pub async fn start(service: Service, servers: &str) -> anyhow::Result<Server> {
             let config = query::Config::from_env()?;
             // The model is rebuilt from the stream, not from the HTTP bus's
             // log: the consumer starts from the first event at every start.
-            let state = query::QueryState::new(Readiness::ready(), &config.event_bus_url);
+            // The handler takes events at once (the replay comes through
+            // it), but `/readyz` says ready only once the consumer has
+            // caught up with what the stream held at the start.
+            let caught_up = Arc::new(AtomicBool::new(false));
+            let replayed = caught_up.clone();
+            let readiness =
+                Readiness::ready().with_check(move || match replayed.load(Ordering::SeqCst) {
+                    true => Ok(()),
+                    false => Err("replaying the stream into the read model"),
+                });
+            let state = query::QueryState::new(readiness, &config.event_bus_url);
             let router = query::app(state, &config.page_origins);
             let server = Server::start(config.addr, router.clone()).await?;
             // Each replica its own consumer: each needs every event.
             let replica = settings.text("QUERY_REPLICA", "0");
             let settings = ConsumerSettings {
                 replay_from_start: true,
+                caught_up: Some(caught_up),
                 ..consumer(&format!("query-{replica}"))
             };
             (server, router, settings)

@@ -229,6 +229,61 @@ async fn moderation_on_three_replicas_and_query_on_two_lose_nothing_when_a_repli
     blog.stop(Duration::from_secs(10)).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_replica_is_ready_only_once_it_has_replayed_the_stream() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(blog) = launch(&data).await else {
+        return;
+    };
+    // A history long enough that replaying it, one event in flight at a
+    // time, takes a while.
+    const POSTS: usize = 300;
+    let publisher = jetstream::JetStreamPublisher::new(jetstream(&blog).await, "test");
+    for n in 0..POSTS {
+        let event = Event::PostCreated(blog_events::PostCreated {
+            id: format!("history-{n}"),
+            title: format!("Post {n}"),
+        });
+        publisher
+            .publish_with_id(&event, format!("test-history-{n}"))
+            .await
+            .unwrap();
+    }
+    let late = replica(&blog, Service::Query, &[("QUERY_REPLICA", "1")]).await;
+    let started = Instant::now();
+    loop {
+        let ready = support::client()
+            .get(format!("{}/readyz", late.url))
+            .send()
+            .await
+            .is_ok_and(|answer| answer.status() == 200);
+        if ready {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the new query replica is not ready 60 s after it started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let shown = get_json(format!("{}/posts", late.url)).await;
+    let history = shown
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|id| id.starts_with("history-"))
+        .count();
+    assert_eq!(
+        history, POSTS,
+        "ready means the stream was replayed: all {POSTS} posts, not {history}"
+    );
+    println!(
+        "a new query replica replayed {POSTS} posts and turned ready in {} ms",
+        started.elapsed().as_millis()
+    );
+    blog.stop(Duration::from_secs(10)).await;
+}
+
 /// Total messages a node stores, from its monitoring endpoint.
 async fn messages_on(monitor_port: u16) -> Option<u64> {
     let jsz = get_json_or_none(format!("http://127.0.0.1:{monitor_port}/jsz")).await?;

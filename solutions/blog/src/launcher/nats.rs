@@ -150,6 +150,17 @@ impl NatsCluster {
         self.plan.urls()
     }
 
+    /// Each running node's `server_name` and process id (for the bench's
+    /// memory table: on NATS the nodes are the bus).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.plan
+            .nodes
+            .iter()
+            .zip(&self.children)
+            .filter_map(|(node, child)| Some((node.name.clone(), child.as_ref()?.id()?)))
+            .collect()
+    }
+
     fn spawn(&mut self, node: usize) -> Result<()> {
         let plan = &self.plan.nodes[node];
         let config = self.plan.dir.join(format!("{}.conf", plan.name));
