@@ -15,9 +15,12 @@
 //!   once the handler has applied it, so a crash before the ack means it
 //!   comes again: at least once. The handlers are idempotent, as on the
 //!   HTTP bus, so a second delivery changes nothing.
-//! - **In order, where it matters**: a consumer that must see events in the
-//!   stream's order (query: a comment before its update) lets only one
-//!   event be unacknowledged at a time.
+//! - **In order, where it matters**: the loop applies events one after
+//!   another, in the order the broker sends them (the stream's). Only a
+//!   retried event comes back after later ones; a consumer that must not
+//!   see that lets only one event be unacknowledged at a time (`in_order`,
+//!   the default). The blog's comments and query accept it (chapter 10
+//!   says why) and take up to 256, as moderation does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

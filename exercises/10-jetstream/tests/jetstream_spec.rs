@@ -219,6 +219,70 @@ async fn publishing_fails_while_the_broker_is_down() {
     );
 }
 
+#[tokio::test]
+async fn a_batch_keeps_each_posts_events_in_the_outbox_order() {
+    let Some(broker) = broker().await else { return };
+    let publisher = JetStreamPublisher::new(broker.js.clone(), "comments");
+    // Rows about five posts, interleaved: each post's own rows are a
+    // comment, its update, a second comment. Rows about different posts
+    // may be stored in any order; a post's rows must keep theirs.
+    let comment = |post: usize, n: usize| {
+        Event::CommentCreated(blog_events::CommentCreated {
+            id: format!("p{post}-c{n}"),
+            content: "hello".into(),
+            post_id: format!("p{post}"),
+            status: blog_events::CommentStatus::Pending,
+        })
+    };
+    let update = |post: usize| {
+        Event::CommentUpdated(blog_events::CommentUpdated {
+            id: format!("p{post}-c1"),
+            status: blog_events::CommentStatus::Approved,
+            post_id: format!("p{post}"),
+            content: "hello".into(),
+        })
+    };
+    let mut events = Vec::new();
+    for step in 0..3 {
+        for post in 0..5 {
+            events.push(match step {
+                0 => comment(post, 1),
+                1 => update(post),
+                _ => comment(post, 2),
+            });
+        }
+    }
+    let ids: Vec<i64> = (1..=events.len() as i64).collect();
+    publisher.publish_outbox(&ids, &events).await.unwrap();
+
+    let mut stream = broker.js.get_stream(streams::STREAM).await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut stored = Vec::new();
+    for seq in 1..=last {
+        let message = stream.get_raw_message(seq).await.unwrap();
+        stored.push(serde_json::from_slice::<Event>(&message.payload).unwrap());
+    }
+    assert_eq!(stored.len(), events.len(), "every row is stored once");
+    for post in 0..5 {
+        let post_id = format!("p{post}");
+        let of_post = |list: &[Event]| -> Vec<Event> {
+            list.iter()
+                .filter(|event| match event {
+                    Event::CommentCreated(c) => c.post_id == post_id,
+                    Event::CommentUpdated(c) => c.post_id == post_id,
+                    _ => false,
+                })
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            of_post(&stored),
+            of_post(&events),
+            "the events about post {post_id} are stored in the outbox's order"
+        );
+    }
+}
+
 // ---- Step 2: the consumer -----------------------------------------------------
 
 #[tokio::test]

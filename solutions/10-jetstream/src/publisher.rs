@@ -88,16 +88,53 @@ impl Publisher for JetStreamPublisher {
         Box::pin(self.publish_with_id(event, self.event_message_id(event)))
     }
 
+    // ANCHOR: waves
     fn publish_outbox<'a>(&'a self, ids: &'a [i64], events: &'a [Event]) -> PublishFuture<'a> {
         Box::pin(async move {
-            // One at a time, each acknowledged before the next is sent: if
-            // one fails, none after it is stored, so the stream keeps the
-            // outbox's order (a comment's update never lands before it).
-            for (&id, event) in ids.iter().zip(events) {
-                self.publish_with_id(event, self.outbox_message_id(id))
-                    .await?;
+            // In waves: rows about different posts together, a post's rows
+            // one wave after another, each wave acknowledged before the
+            // next is sent. If one fails, none after its wave is sent, so a
+            // post's events (the post, a comment, its update) keep the
+            // outbox's order in the stream. Events about different posts
+            // never had an order consumers could rely on.
+            let mut rest = 0;
+            while rest < events.len() {
+                let wave = rest + first_wave(&events[rest..]);
+                let sent = (rest..wave).map(|row| {
+                    self.publish_with_id(&events[row], self.outbox_message_id(ids[row]))
+                });
+                // Every publish of the wave is awaited, even after one
+                // failed; the relay then sends the whole batch again, and
+                // the ids make the stream drop what it already has.
+                futures_util::future::join_all(sent)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<()>, _>>()?;
+                rest = wave;
             }
             Ok(())
         })
     }
+    // ANCHOR_END: waves
+}
+
+/// The post an event is about: the order that matters is per post.
+fn post_of(event: &Event) -> &str {
+    match event {
+        Event::PostCreated(post) => &post.id,
+        Event::CommentCreated(comment) => &comment.post_id,
+        Event::CommentModerated(comment) => &comment.post_id,
+        Event::CommentUpdated(comment) => &comment.post_id,
+    }
+}
+
+/// How many of `events`, from the first, are each about a different post:
+/// they can be published at once (at least one).
+fn first_wave(events: &[Event]) -> usize {
+    let mut posts = std::collections::HashSet::new();
+    events
+        .iter()
+        .take_while(|event| posts.insert(post_of(event)))
+        .count()
+        .max(1)
 }

@@ -38,6 +38,19 @@ pub async fn start(service: Service, servers: &str) -> anyhow::Result<Server> {
         ack_wait: bus.ack_wait,
         ..ConsumerSettings::new(durable)
     };
+    // Comments and query take up to 256 events unacknowledged, not one at a
+    // time: it saves a round trip to the broker per event. The broker
+    // still sends them in stream order and the consumer applies them one
+    // after another; only an event that is retried (the handler answered
+    // 5xx) comes back after later ones. Neither minds: query's model does
+    // not depend on the order of a post's events (a comment may come
+    // before its post, an update before its comment: chapter 4), and each
+    // event comments takes (a post, a decision) is about one post or
+    // comment, applied by setting, not by adding.
+    let windowed = |durable: &str| ConsumerSettings {
+        in_order: false,
+        ..consumer(durable)
+    };
     let database =
         |data_dir: &std::path::Path| data_dir.join(service.database().unwrap_or_default());
     let (mut server, router, consumer) = match service {
@@ -59,7 +72,7 @@ pub async fn start(service: Service, servers: &str) -> anyhow::Result<Server> {
             let router = comments::app(store.clone(), lookup, &config.page_origins);
             let mut server = Server::start(config.addr, router.clone()).await?;
             server.attach(store.db().spawn_relay(publisher, server.stopping()));
-            (server, router, consumer(service.name()))
+            (server, router, windowed(service.name()))
         }
         Service::Query => {
             let config = query::Config::from_env()?;
@@ -83,7 +96,7 @@ pub async fn start(service: Service, servers: &str) -> anyhow::Result<Server> {
             let settings = ConsumerSettings {
                 replay_from_start: true,
                 caught_up: Some(caught_up),
-                ..consumer(&format!("query-{replica}"))
+                ..windowed(&format!("query-{replica}"))
             };
             (server, router, settings)
         }
