@@ -109,6 +109,10 @@ mod tests {
         let copy = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(manifests_dir()).unwrap() {
             let path = entry.unwrap().path();
+            // Only the files: `k8s/nats/` is chapter 10's overlay, not part of this system.
+            if path.is_dir() {
+                continue;
+            }
             let mut text = std::fs::read_to_string(&path).unwrap();
             if path.file_name().is_some_and(|n| n == "moderation.yaml") {
                 let edited = edit(text.clone());
