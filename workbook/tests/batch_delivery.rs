@@ -6,8 +6,6 @@
 #[path = "support/blog_binary.rs"]
 mod blog_binary;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,16 +14,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::{Value, json};
-
-/// Kills the bus when the test ends, passed or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// What one recording subscriber saw.
 #[derive(Default)]
@@ -81,29 +69,15 @@ async fn subscriber(batches: bool) -> (String, Recorder) {
     (url, seen)
 }
 
-fn start_bus(data: &std::path::Path, subscribers: &[&str]) -> (Running, String) {
-    let mut child = Command::new(blog_binary::debug_build())
-        .arg("event-bus")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .env("DATA_DIR", data)
-        .env("SUBSCRIBERS", subscribers.join(","))
-        .env("DEAD_LETTER_AFTER", "2")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let bus = Running(child);
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_once(blog_runtime::LISTENING_PREFIX)
-                .map(|(_, url)| url.trim().to_string())
-        })
-        .expect("the bus says where it listens");
-    (bus, url)
+fn start_bus(data: &std::path::Path, subscribers: &[&str]) -> (blog_binary::Running, String) {
+    blog_binary::start(
+        "event-bus",
+        &[
+            ("DATA_DIR", data.display().to_string()),
+            ("SUBSCRIBERS", subscribers.join(",")),
+            ("DEAD_LETTER_AFTER", "2".to_string()),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,21 +7,8 @@
 #[path = "support/blog_binary.rs"]
 mod blog_binary;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use blog_events::outbox::{self, OUTBOX_LIMIT};
 use blog_events::{Event, PostCreated};
-
-/// Kills the service when the test ends, passed or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test]
 async fn a_comments_service_with_a_full_outbox_answers_503_with_retry_after() {
@@ -45,27 +32,14 @@ async fn a_comments_service_with_a_full_outbox_answers_503_with_retry_after() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(blog_binary::debug_build())
-        .arg("comments")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .env("DATA_DIR", data.path())
-        .env("POST_LOOKUP", "off")
-        .env("EVENT_BUS_URL", format!("http://127.0.0.1:{unused_port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let service = Running(child);
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_once(blog_runtime::LISTENING_PREFIX)
-                .map(|(_, url)| url.trim().to_string())
-        })
-        .expect("the service says where it listens");
+    let (service, url) = blog_binary::start(
+        "comments",
+        &[
+            ("DATA_DIR", data.path().display().to_string()),
+            ("POST_LOOKUP", "off".to_string()),
+            ("EVENT_BUS_URL", format!("http://127.0.0.1:{unused_port}")),
+        ],
+    );
 
     let client = reqwest::Client::new();
     let response = client

@@ -1,9 +1,47 @@
 //! The debug build of the `blog` binary, for tests that run the services as
-//! real processes. Shared by the test files beside `support/`.
+//! real processes. Shared by the test files beside `support/`; each uses
+//! part of it.
+#![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+
+/// A service process, killed when the test ends, passed or not.
+pub struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `blog <service>` on 127.0.0.1, a port of its own choosing, with
+/// `env` on top; answers the process and the URL it says it listens on.
+pub fn start(service: &str, env: &[(&str, String)]) -> (Running, String) {
+    let mut child = Command::new(debug_build())
+        .arg(service)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_once(blog_runtime::LISTENING_PREFIX)
+                .map(|(_, url)| url.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("{service} says where it listens"));
+    (running, url)
+}
 
 /// Builds `blog` (debug, as `cargo test` built everything else) and answers
 /// its path, next to this test's own executable in the target folder.
