@@ -21,44 +21,25 @@
 //! It needs Docker, both images and kubectl; without them it prints
 //! SKIPPED, and under `REQUIRE_DOCKER=1` (CI) it fails instead.
 
+mod docker_cli;
+use docker_cli::{docker, image_under_test};
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use blog_testkit::skip_unless_required;
 use manifests::pods::Pod;
-use manifests::system::IMAGE;
 use manifests::{Manifests, Object, nats};
 use serde_json::{Value, json};
 
 /// The local image that plays the manifests' `nats:2.10-alpine`.
 const NATS_IMAGE: &str = "blog-nats:2.9";
 
-fn docker(args: &[&str]) -> Result<String, String> {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|error| format!("cannot run docker: {error}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "`docker {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// The blog's image: `BLOG_IMAGE`, or the one the manifests name.
-fn blog_image() -> String {
-    std::env::var("BLOG_IMAGE").unwrap_or_else(|_| IMAGE.to_string())
-}
-
 /// The rendered overlay, when everything the rehearsal needs is here.
 async fn ready() -> Option<Manifests> {
     let missing = if blog_testkit::docker::engine().await.is_none() {
         return None; // the test kit's gate has said why
-    } else if let Some(image) = [blog_image(), NATS_IMAGE.to_string()]
+    } else if let Some(image) = [image_under_test(), NATS_IMAGE.to_string()]
         .into_iter()
         .find(|image| docker(&["image", "inspect", image]).is_err())
     {
@@ -406,7 +387,7 @@ async fn the_overlay_runs_the_blog_on_three_nats_nodes_and_survives_losing_one()
             "/data:uid=65532,gid=65532".into(),
             "--publish".into(),
             format!("127.0.0.1::{}", pod.port),
-            blog_image(),
+            image_under_test(),
             pod.service.clone(),
         ];
         rehearsal.run(&pod.pod, &[], &pod.env, &rest);

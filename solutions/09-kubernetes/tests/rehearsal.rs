@@ -17,6 +17,9 @@
 //! Without them it prints a loud SKIPPED and passes, unless `REQUIRE_DOCKER=1`
 //! (CI sets it after building the image): then it fails.
 
+mod docker_cli;
+use docker_cli::{docker, image_under_test};
+
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,29 +31,6 @@ use manifests::pods::Pod;
 use manifests::system::{HOST, IMAGE};
 use manifests::{Manifests, manifests_dir, wiring};
 use serde_json::{Value, json};
-
-/// Runs `docker`; its stdout, or what went wrong.
-fn docker(args: &[&str]) -> Result<String, String> {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|error| format!("cannot run docker: {error}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "`docker {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// The image that plays the manifests' `blog:0.1.0`: `BLOG_IMAGE` (yours,
-/// say `blog:mine`), or that very image.
-fn image_under_test() -> String {
-    std::env::var("BLOG_IMAGE").unwrap_or_else(|_| IMAGE.to_string())
-}
 
 /// `true` when the rehearsal can run: a Docker engine answers (the test
 /// kit's gate), the `docker` command that drives it is installed, and the
