@@ -361,24 +361,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `text` without the terminal's colour codes (`ESC [ ... m`).
-fn without_colours(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
 /// The commands of a script, one per line but for lines that end in `\`.
 fn commands(script: &str) -> Vec<String> {
     let mut commands = Vec::new();
@@ -507,7 +489,7 @@ impl Page {
             self.path,
             block.line
         );
-        let log = blog.page_ports(&without_colours(&blog.log(service)));
+        let log = blog.page_ports(&blog_testkit::without_colours(&blog.log(service)));
         for wanted in block.expected.iter().flatten() {
             let pattern = [format!("[..]{wanted}")];
             assert!(

@@ -24,6 +24,7 @@ mod http;
 mod nats;
 mod process;
 mod skip;
+mod text;
 mod wait;
 
 #[cfg(feature = "docker")]
@@ -34,4 +35,5 @@ pub use http::{expect_json_error, expect_status, send};
 pub use nats::{NatsServer, nats_server_or_skip};
 pub use process::{ServiceProcess, spawn_service};
 pub use skip::skip_unless_required;
+pub use text::without_colours;
 pub use wait::{eventually, wait_until};

@@ -86,24 +86,6 @@ async fn when_the_launcher_is_killed_with_sigkill_no_service_is_left_running() {
     );
 }
 
-/// Drops ANSI colours from a log line.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The timestamp of the first line of `service` that ends with `message`.
 fn logged_at<'a>(lines: &'a [String], service: &str, message: &str) -> &'a str {
     let prefix = format!("[{service:>10}] ");
@@ -129,7 +111,7 @@ async fn ctrl_c_stops_the_services_in_order_the_client_first_and_the_bus_last() 
     let mut lines = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = output.next_line().await.unwrap() {
-            lines.push(plain(&line));
+            lines.push(blog_testkit::without_colours(&line));
         }
         launcher.wait().await.unwrap()
     })

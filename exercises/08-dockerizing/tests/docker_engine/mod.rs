@@ -293,7 +293,7 @@ pub fn user_line_of_final_stage(dockerfile: &Path) -> Option<String> {
 /// crates.io (or vendored from it) without.
 pub fn compiled_crates(log: &str) -> (Vec<String>, Vec<String>) {
     let (mut own, mut dependencies) = (Vec::new(), Vec::new());
-    for line in without_colours(log).lines() {
+    for line in blog_testkit::without_colours(log).lines() {
         let Some((_, after)) = line.split_once("Compiling ") else {
             continue;
         };
@@ -311,25 +311,6 @@ pub fn compiled_crates(log: &str) -> (Vec<String>, Vec<String>) {
         }
     }
     (own, dependencies)
-}
-
-/// The text without the terminal's colour codes (ESC `[` ... `m`), which
-/// the classic builder puts around what a step prints on stderr.
-fn without_colours(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Builds a copy of the repository in which one source file of the blog
@@ -407,7 +388,7 @@ async fn remove_what_the_build_made(docker: &Docker, tag: &str, log: &str) {
     use bollard::query_parameters::RemoveImageOptions;
     let mut made = Vec::new();
     let mut kept = false;
-    for line in without_colours(log).lines() {
+    for line in blog_testkit::without_colours(log).lines() {
         let line = line.trim();
         if let Some(step) = line.strip_prefix("Step ") {
             let instruction = step.split_once(" : ").map(|(_, i)| i).unwrap_or_default();
