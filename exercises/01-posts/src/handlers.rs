@@ -1,9 +1,9 @@
-//! The HTTP endpoints of the posts service (TODO 2).
+//! The HTTP endpoints of the posts service (TODO 4).
 //!
 //! A handler is a plain async function: axum gives it what its arguments ask
 //! for (the store, the parsed JSON body) and turns what it returns into a
-//! response. `Result<_, PostsError>` lets you use `?`: every error already
-//! knows its status code and JSON body (see src/error.rs).
+//! response. `Result<_, PostsError>` lets you use `?`: every error knows
+//! its status code and JSON body once src/error.rs says it (TODO 5).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::store::{Post, PostStore, PostsById};
-#[allow(unused_imports)] // you will need `Title` for TODO 2b
+#[allow(unused_imports)] // you will need `Title` for TODO 4b
 use crate::{PostsError, Title};
 
 /// The body of `POST /posts`: `{"title": "..."}`. Unknown fields are ignored.
@@ -26,10 +26,10 @@ pub struct NewPost {
 // ANCHOR: list_posts
 /// `GET /posts`: every post, keyed by id, oldest first.
 pub async fn list_posts(State(store): State<PostStore>) -> Result<Json<PostsById>, PostsError> {
-    // TODO 2a: read every post from the store (`store.all().await`) and
-    // answer them as `PostsById`.
+    // TODO 4a: the answer is every stored post, under its id, oldest first
+    // (`listing_shows_every_post_keyed_by_id_oldest_first`).
     let _ = store;
-    todo!("TODO 2a in src/handlers.rs: list_posts must answer every stored post")
+    todo!("TODO 4a in src/handlers.rs: list_posts must answer every stored post")
 }
 // ANCHOR_END: list_posts
 
@@ -40,11 +40,12 @@ pub async fn create_post(
     State(store): State<PostStore>,
     JsonBody(new_post): JsonBody<NewPost>,
 ) -> Result<(StatusCode, Json<Post>), PostsError> {
-    // TODO 2b: parse the title with `Title::parse` (the `?` operator turns a
-    // `TitleError` into a `PostsError`), store it with `store.create(title).await`,
-    // and answer `StatusCode::CREATED` with the post as JSON.
+    // TODO 4b: a valid title is stored and answered 201 with the new post
+    // (`creating_a_post_answers_201_with_its_id_and_title`); a title that is
+    // not valid is refused before anything is stored
+    // (`bad_input_gets_a_json_error_and_stores_nothing`).
     let _ = (store, new_post);
-    todo!("TODO 2b in src/handlers.rs: create_post must store the post and answer 201")
+    todo!("TODO 4b in src/handlers.rs: create_post must store the post and answer 201")
 }
 // ANCHOR_END: create_post
 

@@ -1,11 +1,15 @@
 //! Chapter 1: the posts service, your first microservice.
 //!
 //! It does one thing, keep the blog's posts, and owns its own database. You
-//! fill in three places; the database, errors and outbox are given.
+//! write one whole path through it, from the route to the database and
+//! back; opening the database, the HTTP runtime and the relay are given.
 //!
 //! TODO 1: `Title::parse` in src/title.rs — what a valid title is.
-//! TODO 2: the two handlers in src/handlers.rs — list and create posts.
-//! TODO 3: `app()` below — connect the routes of the wire contract to them.
+//! TODO 2: `PostStore::create` in src/store.rs — the post and its event, in
+//!         one transaction (the transactional outbox).
+//! TODO 3: `app()` below — connect the routes of the wire contract.
+//! TODO 4: the two handlers in src/handlers.rs — list and create posts.
+//! TODO 5: `into_response` in src/error.rs — how each failure is answered.
 //!
 //! Run `cargo test -p ex01-posts` until it is green; `cargo workbook hint` helps.
 //!
@@ -72,10 +76,9 @@ impl Config {
 /// `POST /posts/create` create a post: the second exists because an ingress
 /// routes by path, not by method (chapter 9).
 pub fn app(store: PostStore, page: &PageOrigins) -> Router {
-    // TODO 3: route `GET /posts` to `handlers::list_posts`, and both
-    // `POST /posts` and `POST /posts/create` to `handlers::create_post`.
-    // Hint: `.route(path, get(...).post(...))` handles two methods on one path.
-    // They go inside `page.with_cors(...)`: the blog's page calls them.
+    // TODO 3: `GET /posts` lists the posts, and both `POST /posts` and
+    // `POST /posts/create` create one; all three inside `page.with_cors(...)`,
+    // because the blog's page calls them (`posts_create_does_the_same_as_posts`).
     let page_routes = page.with_cors(Router::new().route("/posts", get(handlers::list_posts)));
     // Given: the bus delivers every event here (see handlers.rs).
     let routes = page_routes

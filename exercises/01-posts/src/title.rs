@@ -29,9 +29,11 @@ impl Title {
     /// Trims the text and checks it. Trimming first means "   " is empty,
     /// and "  Hello " is stored as "Hello".
     pub fn parse(text: &str) -> Result<Title, TitleError> {
-        // TODO 1: trim `text`; refuse it with `TitleError::Empty` when nothing
-        // is left, with `TitleError::TooLong` when it has more than
-        // MAX_TITLE_CHARS characters (characters, not bytes); else wrap it.
+        // TODO 1: a `Title` holds `text` without its surrounding whitespace.
+        // When nothing is left it is `TitleError::Empty`; more than
+        // MAX_TITLE_CHARS characters (characters, not bytes) is
+        // `TitleError::TooLong`. Checked by
+        // `a_title_is_trimmed_and_must_not_be_blank_or_too_long`.
         todo!("TODO 1 in src/title.rs: Title::parse({text:?}) must check the title")
     }
     // ANCHOR_END: parse

@@ -10,10 +10,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use blog_runtime::Server;
+use blog_events::outbox::{self, OUTBOX_LIMIT};
+use blog_events::{Event, PostCreated};
+use blog_runtime::{RETRY_AFTER_SECONDS, Server};
 use blog_testkit::{Behaviour, FakeService, expect_json_error, send, wait_until};
-use posts::Title;
 use posts::title::{MAX_TITLE_CHARS, TitleError};
+use posts::{PostStore, Title};
 use serde_json::{Value, json};
 
 /// A port where nothing listens: the service must cope with a missing bus.
@@ -44,6 +46,65 @@ fn expect_status(what: &str, status: u16, body: &Value, expected: u16) {
         _ => String::new(),
     };
     panic!("{what} should answer {expected}, but it answered {status} with {body}{advice}");
+}
+
+/// A second connection to the service's database, like `sqlite3 posts.db`
+/// in a terminal: it sees only what the service has committed.
+fn open_db(data_dir: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(data_dir.join("posts.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+/// The posts committed to the database, as (id, title).
+fn posts_on_disk(data_dir: &Path) -> Vec<(String, String)> {
+    let conn = open_db(data_dir);
+    let mut statement = conn
+        .prepare("SELECT id, title FROM posts ORDER BY rowid")
+        .unwrap();
+    let rows = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// The events committed to the outbox and not yet sent, oldest first.
+fn outbox_on_disk(data_dir: &Path) -> Vec<Value> {
+    let conn = open_db(data_dir);
+    let mut statement = conn
+        .prepare("SELECT event FROM outbox ORDER BY seq")
+        .unwrap();
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap();
+    rows.map(|event| serde_json::from_str(&event.unwrap()).unwrap())
+        .collect()
+}
+
+/// Fills the outbox to [`OUTBOX_LIMIT`], as a bus down for a long while
+/// leaves it: the next `outbox::enqueue` is refused.
+fn fill_the_outbox(data_dir: &Path) {
+    let db = outbox::open_service_db(&data_dir.join("posts.db")).unwrap();
+    let event = Event::PostCreated(PostCreated {
+        id: "older".into(),
+        title: "a post the bus has not taken yet".into(),
+    });
+    db.execute_batch("BEGIN").unwrap();
+    for _ in 0..OUTBOX_LIMIT {
+        outbox::enqueue(&db, &event).unwrap();
+    }
+    db.execute_batch("COMMIT").unwrap();
+}
+
+/// Makes every new row in `posts` fail, as a full disk would, while the
+/// outbox still takes events.
+fn break_the_posts_table(data_dir: &Path) {
+    open_db(data_dir)
+        .execute_batch(
+            "CREATE TRIGGER no_room_for_posts BEFORE INSERT ON posts
+             BEGIN SELECT RAISE(ABORT, 'no room for posts on /dev/sda1'); END;",
+        )
+        .unwrap();
 }
 
 async fn create(client: &reqwest::Client, base: &str, path: &str, title: &str) -> Value {
@@ -97,6 +158,75 @@ fn a_title_is_trimmed_and_must_not_be_blank_or_too_long() {
     );
 }
 // ANCHOR_END: title_rules
+
+// ANCHOR: store_tests
+#[tokio::test]
+async fn the_store_keeps_a_post_and_its_event_together() {
+    let data = tempfile::tempdir().unwrap();
+    let store = PostStore::open(&data.path().join("posts.db")).unwrap();
+
+    let post = store
+        .create(Title::parse("news").unwrap())
+        .await
+        .expect("creating a post in an empty database should work");
+
+    assert_eq!(post.title, "news");
+    assert_eq!(
+        posts_on_disk(data.path()),
+        vec![(post.id.clone(), "news".to_string())],
+        "the post is committed: another connection to posts.db sees it"
+    );
+    assert_eq!(
+        outbox_on_disk(data.path()),
+        vec![json!({"type": "PostCreated", "data": {"id": post.id, "title": "news"}})],
+        "its PostCreated event is committed to the outbox, for the relay to send"
+    );
+}
+
+#[tokio::test]
+async fn the_store_keeps_no_post_when_the_outbox_is_full() {
+    let data = tempfile::tempdir().unwrap();
+    let store = PostStore::open(&data.path().join("posts.db")).unwrap();
+    fill_the_outbox(data.path());
+
+    match store.create(Title::parse("one too many").unwrap()).await {
+        Err(error) => assert!(
+            outbox::is_full(&error),
+            "create should fail with the outbox's own error (one that `outbox::is_full` \
+             recognises), so that it can be answered 503; it failed with {error}"
+        ),
+        Ok(post) => panic!("the outbox is full, so create must fail, but it answered {post:?}"),
+    }
+    assert_eq!(
+        posts_on_disk(data.path()),
+        vec![],
+        "the post's event could not be queued, so the post must not be kept either: \
+         nobody would ever hear of it. Are the post and its event written in one \
+         transaction, committed only once both are in? (TODO 2 in src/store.rs)"
+    );
+}
+
+#[tokio::test]
+async fn the_store_announces_no_post_it_could_not_keep() {
+    let data = tempfile::tempdir().unwrap();
+    let store = PostStore::open(&data.path().join("posts.db")).unwrap();
+    break_the_posts_table(data.path());
+
+    let refused = store.create(Title::parse("lost?").unwrap()).await;
+
+    assert!(
+        refused.is_err(),
+        "the database refused the post, so create must fail: {refused:?}"
+    );
+    assert_eq!(
+        outbox_on_disk(data.path()),
+        Vec::<Value>::new(),
+        "the post was never kept, so the outbox must not announce it: the blog would \
+         show a post that does not exist. Is the event written in the same transaction \
+         as the post? (TODO 2 in src/store.rs)"
+    );
+}
+// ANCHOR_END: store_tests
 
 // ANCHOR: create_test
 #[tokio::test]
@@ -240,6 +370,78 @@ async fn bad_input_gets_a_json_error_and_stores_nothing() {
     server.stop().await;
 }
 // ANCHOR_END: bad_input_test
+
+// ANCHOR: full_outbox_test
+#[tokio::test]
+async fn a_full_outbox_answers_503_with_retry_after_and_stores_no_post() {
+    let data = tempfile::tempdir().unwrap();
+    fill_the_outbox(data.path());
+    // Nothing listens at NO_BUS, so the outbox stays full.
+    let server = start_posts(data.path(), NO_BUS).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .post(format!("{}/posts", server.url()))
+        .json(&json!({ "title": "one too many" }))
+        .send()
+        .await
+        .expect("posts should answer");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap_or_default().to_string());
+    let body: Value = response.json().await.unwrap_or_default();
+
+    expect_status("POST /posts while the outbox is full", status, &body, 503);
+    assert_eq!(
+        retry_after,
+        Some(RETRY_AFTER_SECONDS.to_string()),
+        "a 503 for a full outbox says when to come back, in a `Retry-After` header (TODO 5 in src/error.rs)"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|message| message.contains("outbox is full")),
+        "the JSON error says why: {body}"
+    );
+    assert_eq!(
+        list(&client, &server.url()).await,
+        json!({}),
+        "a post refused with 503 is not stored"
+    );
+    server.stop().await;
+}
+// ANCHOR_END: full_outbox_test
+
+#[tokio::test]
+async fn a_failing_database_answers_500_and_keeps_the_cause_to_itself() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_posts(data.path(), NO_BUS).await;
+    let client = reqwest::Client::new();
+    break_the_posts_table(data.path());
+
+    let (status, body) = send(
+        client
+            .post(format!("{}/posts", server.url()))
+            .json(&json!({ "title": "lost?" })),
+    )
+    .await;
+
+    expect_status(
+        "POST /posts while the database refuses new posts",
+        status,
+        &body,
+        500,
+    );
+    assert_eq!(
+        body,
+        json!({"error": "storage failed; nothing was saved"}),
+        "the caller learns that nothing was saved; the cause (\"no room for posts on \
+         /dev/sda1\") is for the log, not for the caller (TODO 5 in src/error.rs)"
+    );
+    server.stop().await;
+}
 
 #[tokio::test]
 async fn posts_survive_a_restart() {

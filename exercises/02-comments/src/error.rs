@@ -1,4 +1,5 @@
-//! Every way a request to the comments service can fail, and how each is answered.
+//! Every way a request to the comments service can fail, and how each is
+//! answered (TODO 4: the two ways the lookup can fail).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -67,11 +68,18 @@ impl IntoResponse for CommentsError {
                 error_response(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
             }
             CommentsError::UnknownPost(_) => {
-                error_response(StatusCode::NOT_FOUND, self.to_string())
+                // TODO 4a: posts answered, and the post is not there: the
+                // caller asked for something that does not exist, and the JSON
+                // error names it (`a_failed_lookup_for_a_missing_post_is_a_404_that_names_it`).
+                todo!("TODO 4a in src/error.rs: answer \"{self}\" with its status and JSON error")
             }
             CommentsError::PostsUnavailable { reason } => {
-                tracing::warn!(%reason, "could not ask the posts service");
-                error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
+                // TODO 4b: we could not find out. The caller may try again
+                // later and gets only this error's own message; `reason` is
+                // for whoever runs comments, so it goes to the log at WARN
+                // (`a_failed_lookup_with_posts_unavailable_is_a_503_with_the_reason_in_the_log`).
+                let _ = reason;
+                todo!("TODO 4b in src/error.rs: answer \"{self}\" with its status and JSON error, and log why")
             }
             CommentsError::Storage(error) if blog_events::outbox::is_full(error) => {
                 blog_runtime::retry_later(StatusCode::SERVICE_UNAVAILABLE, self.to_string())

@@ -1,5 +1,7 @@
-//! The specification of the synchronous post lookup (chapter 2): the part you
-//! write, in `src/post_lookup/http.rs`.
+//! The specification of what you write in chapter 2: a post id that cannot
+//! be wrong (`src/post_id.rs`), the synchronous post lookup
+//! (`src/post_lookup/http.rs`), how its failures are answered
+//! (`src/error.rs`) and the handler that uses it (`src/handlers.rs`).
 //!
 //! With `POST_LOOKUP=http`, comments asks the posts service whether a post
 //! exists before it accepts a comment on it. These tests run the real posts
@@ -10,6 +12,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -18,7 +21,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use blog_runtime::Server;
 use blog_testkit::expect_status;
-use comments::PostLookupMode;
+use comments::content::MAX_CONTENT_CHARS;
+use comments::post_id::{MAX_POST_ID_CHARS, PostIdError};
+use comments::post_lookup::http::PostsOverHttp;
+use comments::{CommentsError, PostId, PostLookup, PostLookupMode};
 use serde_json::{Value, json};
 
 /// Nothing listens here: the event bus plays no part in these tests.
@@ -75,7 +81,7 @@ async fn send(what: &str, request: reqwest::RequestBuilder) -> (u16, Value) {
             panic!(
                 "{what}: comments has not answered after {HUNG_AFTER:?}, although its lookup timeout is \
                  {LOOKUP_TIMEOUT:?}. Does the client built in `PostsOverHttp::new` give up after `timeout` \
-                 (TODO 1 in src/post_lookup/http.rs)?"
+                 (TODO 2 in src/post_lookup/http.rs)?"
             )
         })
         .unwrap_or_else(|error| panic!("{what}: comments should answer, but the request failed: {error}"));
@@ -127,6 +133,204 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// Asks the lookup directly, as the handler does; a lookup that hangs fails
+/// the test instead of blocking it.
+async fn ask(posts_url: &str, post_id: &str) -> Result<bool, CommentsError> {
+    let lookup = PostsOverHttp::new(posts_url, LOOKUP_TIMEOUT);
+    let post = PostId::parse(post_id).unwrap();
+    tokio::time::timeout(HUNG_AFTER, lookup.post_exists(&post))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "asking posts at {posts_url} has not finished after {HUNG_AFTER:?}, although the \
+                 lookup's timeout is {LOOKUP_TIMEOUT:?}. Does the client built in \
+                 `PostsOverHttp::new` give up after `timeout` (TODO 2 in src/post_lookup/http.rs)?"
+            )
+        })
+}
+
+/// Where a test's log lines go: a buffer instead of the terminal.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+/// The answer `error` becomes, and what comments logged while making it.
+async fn answer_and_log(error: CommentsError) -> (u16, Value, String) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let response = tracing::subscriber::with_default(subscriber, || error.into_response());
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    (status, body, log)
+}
+
+// ANCHOR: post_id_test
+#[test]
+fn a_post_id_is_short_and_plain() {
+    for good in ["1", "a1b2c3d4", "0123456789abcdef", "my_post-2"] {
+        assert!(PostId::parse(good).is_ok(), "{good:?} is a fine post id");
+    }
+    assert!(PostId::parse(&"x".repeat(MAX_POST_ID_CHARS)).is_ok());
+    assert_eq!(PostId::parse(""), Err(PostIdError::Empty));
+    assert_eq!(
+        PostId::parse(&"x".repeat(MAX_POST_ID_CHARS + 1)),
+        Err(PostIdError::TooLong {
+            max: MAX_POST_ID_CHARS,
+            length: MAX_POST_ID_CHARS + 1
+        })
+    );
+    for bad in ["a b", "a/b", "a.b", "../etc", "é", "a%20b", " p1"] {
+        assert_eq!(
+            PostId::parse(bad),
+            Err(PostIdError::BadCharacter),
+            "{bad:?} is not a post id"
+        );
+    }
+}
+// ANCHOR_END: post_id_test
+
+// ANCHOR: lookup_test
+#[tokio::test]
+async fn the_lookup_finds_the_posts_that_posts_has() {
+    let posts_data = tempfile::tempdir().unwrap();
+    let posts = start_posts("127.0.0.1:0".parse().unwrap(), posts_data.path()).await;
+    let client = client();
+    let first = create_post(&client, &posts, "first post").await;
+    let second = create_post(&client, &posts, "second post").await;
+
+    for id in [&first, &second] {
+        match ask(&posts.url(), id).await {
+            Ok(true) => {}
+            other => panic!("posts has post {id:?}, so the lookup should answer Ok(true); it answered {other:?}"),
+        }
+    }
+    match ask(&posts.url(), "not-a-post").await {
+        Ok(false) => {}
+        other => panic!(
+            "posts answered with its posts, and \"not-a-post\" is not one of them: the lookup \
+             should answer Ok(false); it answered {other:?}"
+        ),
+    }
+    posts.stop().await;
+}
+// ANCHOR_END: lookup_test
+
+#[tokio::test]
+async fn the_lookup_accepts_a_posts_url_with_a_trailing_slash() {
+    let posts_data = tempfile::tempdir().unwrap();
+    let posts = start_posts("127.0.0.1:0".parse().unwrap(), posts_data.path()).await;
+    let post_id = create_post(&client(), &posts, "a post").await;
+
+    let with_slash = format!("{}/", posts.url());
+    match ask(&with_slash, &post_id).await {
+        Ok(true) => {}
+        other => panic!(
+            "posts has post {post_id:?}, so the lookup should answer Ok(true); it answered {other:?}. \
+             Here the posts URL ends with a '/' ({with_slash:?}): the lookup must still ask {}/posts, \
+             not {}//posts",
+            posts.url(),
+            posts.url()
+        ),
+    }
+    posts.stop().await;
+}
+
+#[tokio::test]
+async fn the_lookup_gives_up_when_posts_is_down_hanging_or_broken() {
+    let hanging = misbehaving_posts("hanging").await;
+    let failing = misbehaving_posts("failing").await;
+    let not_json = misbehaving_posts("not-json").await;
+    let cases = [
+        ("down (nothing listens)", NO_POSTS.to_string()),
+        ("hanging (never answers)", hanging.url()),
+        ("failing (answers 500)", failing.url()),
+        (
+            "answering 200 with a web page instead of the posts",
+            not_json.url(),
+        ),
+    ];
+    for (what, posts_url) in cases {
+        match ask(&posts_url, "p1").await {
+            Err(CommentsError::PostsUnavailable { .. }) => {}
+            Ok(false) => panic!(
+                "while posts is {what}, the lookup answered Ok(false), \"there is no such post\": \
+                 posts never said that. We could not find out, which is PostsUnavailable"
+            ),
+            other => panic!(
+                "while posts is {what}, the lookup should fail with PostsUnavailable; it answered {other:?}"
+            ),
+        }
+    }
+    for stand_in in [hanging, failing, not_json] {
+        stand_in.stop().await;
+    }
+}
+
+// ANCHOR: failed_lookup_tests
+#[tokio::test]
+async fn a_failed_lookup_for_a_missing_post_is_a_404_that_names_it() {
+    let (status, body, _log) = answer_and_log(CommentsError::UnknownPost("p42".into())).await;
+    expect_status(
+        "a comment on a post that posts does not have",
+        status,
+        &body,
+        404,
+    );
+    assert_eq!(body, json!({"error": "there is no post with id \"p42\""}));
+}
+
+#[tokio::test]
+async fn a_failed_lookup_with_posts_unavailable_is_a_503_with_the_reason_in_the_log() {
+    let reason = "error sending request for url (http://localhost:4000/posts): client error \
+                  (Connect): tcp connect error: Connection refused (os error 111)";
+    let unavailable = CommentsError::PostsUnavailable {
+        reason: reason.into(),
+    };
+    let (status, body, log) = answer_and_log(unavailable).await;
+    expect_status(
+        "a comment while posts is unavailable",
+        status,
+        &body,
+        503,
+    );
+    assert_eq!(
+        body,
+        json!({"error": "the posts service is unavailable"}),
+        "the caller gets one short, stable message, not the reason"
+    );
+    assert!(
+        log.contains("WARN") && log.contains("Connection refused (os error 111)"),
+        "the reason is for whoever runs comments: it goes to the log, at WARN. The log was {log:?}"
+    );
+}
+// ANCHOR_END: failed_lookup_tests
+
 // ANCHOR: asks_posts_test
 #[tokio::test]
 async fn comments_asks_posts_whether_the_post_exists() {
@@ -176,29 +380,6 @@ async fn comments_asks_posts_whether_the_post_exists() {
     posts.stop().await;
 }
 // ANCHOR_END: asks_posts_test
-
-#[tokio::test]
-async fn a_trailing_slash_in_the_posts_url_is_fine() {
-    let posts_data = tempfile::tempdir().unwrap();
-    let posts = start_posts("127.0.0.1:0".parse().unwrap(), posts_data.path()).await;
-    let client = client();
-    let post_id = create_post(&client, &posts, "a post").await;
-
-    let data = tempfile::tempdir().unwrap();
-    let with_slash = format!("{}/", posts.url());
-    let comments = start_comments(data.path(), &with_slash, PostLookupMode::Http).await;
-    let (status, body) = comment(&client, &comments, &post_id, "hi").await;
-    assert_eq!(
-        status,
-        201,
-        "a comment on a post that posts has should answer 201, but it answered {status} with {body}. \
-         Here POSTS_URL ends with a '/' ({with_slash:?}): the lookup must still ask {}/posts, not {}//posts",
-        posts.url(),
-        posts.url()
-    );
-    comments.stop().await;
-    posts.stop().await;
-}
 
 // ANCHOR: cascade_test
 #[tokio::test]
@@ -311,6 +492,31 @@ async fn posts_down_hanging_or_broken_gets_an_honest_503_within_the_timeout() {
 }
 // ANCHOR_END: unavailable_test
 
+// ANCHOR: bad_input_first_test
+#[tokio::test]
+async fn bad_input_is_refused_before_comments_asks_posts() {
+    // Posts is down. A comment that is not valid is still a 422: comments
+    // refuses it without asking posts, so posts' state does not matter.
+    let data = tempfile::tempdir().unwrap();
+    let comments = start_comments(data.path(), NO_POSTS, PostLookupMode::Http).await;
+    let client = client();
+    let too_long = "x".repeat(MAX_CONTENT_CHARS + 1);
+    for (what, content) in [
+        ("an empty comment", ""),
+        ("a comment over the limit", too_long.as_str()),
+    ] {
+        let (status, body) = comment(&client, &comments, "p1", content).await;
+        assert_eq!(
+            status, 422,
+            "{what} should be refused with 422 even while posts is down, but it was answered \
+             {status} with {body}. Is the comment checked before comments asks posts? (TODO 5 \
+             in src/handlers.rs)"
+        );
+    }
+    comments.stop().await;
+}
+// ANCHOR_END: bad_input_first_test
+
 // ANCHOR: events_contrast_test
 #[tokio::test]
 async fn the_events_lookup_keeps_comments_working_while_posts_is_down() {
@@ -358,7 +564,7 @@ async fn the_log_says_why_posts_could_not_answer() {
                 reason.to_lowercase().contains(why),
                 "while posts is {what}, the reason for the log is {reason:?}, which does not say why \
                  (\"{why}\"). `error.to_string()` gives only the outermost message: pass the whole \
-                 chain of causes, `error_chain(&error)` from src/error.rs (TODO 2)"
+                 chain of causes, `error_chain(&error)` from src/error.rs (TODO 3)"
             ),
             other => {
                 panic!(

@@ -65,7 +65,11 @@ impl PostStore {
         });
         let row = post.clone();
         self.db
-            .with_conn(move |conn| {
+            .with_conn(move |conn| -> rusqlite::Result<()> {
+                // One transaction for both rows. If either write fails (a full
+                // outbox, a full disk), `tx` is dropped without a commit and
+                // SQLite rolls back the other: no post without its event, and
+                // no event for a post that was never kept.
                 let tx = conn.transaction()?;
                 tx.execute(
                     "INSERT INTO posts (id, title) VALUES (?1, ?2)",

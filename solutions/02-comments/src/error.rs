@@ -69,6 +69,8 @@ impl IntoResponse for CommentsError {
             CommentsError::UnknownPost(_) => {
                 error_response(StatusCode::NOT_FOUND, self.to_string())
             }
+            // "Not now", not "no": the caller may try again. The reason is
+            // for whoever runs comments; the caller gets one stable message.
             CommentsError::PostsUnavailable { reason } => {
                 tracing::warn!(%reason, "could not ask the posts service");
                 error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string())
