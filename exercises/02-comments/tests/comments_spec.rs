@@ -13,6 +13,7 @@ use std::time::Duration;
 use blog_runtime::Server;
 use blog_testkit::{FakeService, expect_json_error, expect_status, send};
 use comments::content::{ContentError, MAX_CONTENT_CHARS};
+use comments::post_id::MAX_POST_ID_CHARS;
 use comments::{CommentContent, PostLookupMode};
 use serde_json::{Value, json};
 
