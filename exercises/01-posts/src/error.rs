@@ -36,7 +36,9 @@ impl IntoResponse for PostsError {
         // - any other storage failure is ours: 500 "storage failed; nothing
         //   was saved", with the cause in the log, not in the answer
         //   (`a_failing_database_answers_500_and_keeps_the_cause_to_itself`).
-        todo!("TODO 5 in src/error.rs: PostsError::into_response must answer \"{self}\" with a status and a JSON error")
+        todo!(
+            "TODO 5 in src/error.rs: PostsError::into_response must answer \"{self}\" with a status and a JSON error"
+        )
     }
 }
 // ANCHOR_END: into_response

@@ -71,7 +71,9 @@ impl IntoResponse for CommentsError {
                 // TODO 4a: posts answered, and the post is not there: the
                 // caller asked for something that does not exist, and the JSON
                 // error names it (`a_failed_lookup_for_a_missing_post_is_a_404_that_names_it`).
-                todo!("TODO 4a in src/error.rs: an unknown post must be answered with its status and JSON error")
+                todo!(
+                    "TODO 4a in src/error.rs: an unknown post must be answered with its status and JSON error"
+                )
             }
             CommentsError::PostsUnavailable { reason } => {
                 // TODO 4b: we could not find out. The caller may try again
@@ -79,7 +81,9 @@ impl IntoResponse for CommentsError {
                 // for whoever runs comments, so it goes to the log at WARN
                 // (`a_failed_lookup_with_posts_unavailable_is_a_503_with_the_reason_in_the_log`).
                 let _ = reason;
-                todo!("TODO 4b in src/error.rs: posts being unavailable must be answered with its status and JSON error, and the reason logged")
+                todo!(
+                    "TODO 4b in src/error.rs: posts being unavailable must be answered with its status and JSON error, and the reason logged"
+                )
             }
             CommentsError::Storage(error) if blog_events::outbox::is_full(error) => {
                 blog_runtime::retry_later(StatusCode::SERVICE_UNAVAILABLE, self.to_string())

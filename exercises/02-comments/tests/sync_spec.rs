@@ -227,7 +227,9 @@ async fn the_lookup_finds_the_posts_that_posts_has() {
     for id in [&first, &second] {
         match ask(&posts.url(), id).await {
             Ok(true) => {}
-            other => panic!("posts has post {id:?}, so the lookup should answer Ok(true); it answered {other:?}"),
+            other => panic!(
+                "posts has post {id:?}, so the lookup should answer Ok(true); it answered {other:?}"
+            ),
         }
     }
     match ask(&posts.url(), "not-a-post").await {
@@ -313,12 +315,7 @@ async fn a_failed_lookup_with_posts_unavailable_is_a_503_with_the_reason_in_the_
         reason: reason.into(),
     };
     let (status, body, log) = answer_and_log(unavailable).await;
-    expect_status(
-        "a comment while posts is unavailable",
-        status,
-        &body,
-        503,
-    );
+    expect_status("a comment while posts is unavailable", status, &body, 503);
     assert_eq!(
         body,
         json!({"error": "the posts service is unavailable"}),
