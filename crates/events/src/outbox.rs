@@ -187,7 +187,8 @@ mod tests {
         // Not every SQLite error is a full outbox.
         assert!(!is_full(&rusqlite::Error::QueryReturnedNoRows));
         // Once the relay has delivered (and deleted) the oldest, there is room.
-        conn.execute("DELETE FROM outbox WHERE seq = 1", []).unwrap();
+        conn.execute("DELETE FROM outbox WHERE seq = 1", [])
+            .unwrap();
         enqueue(&conn, &event).unwrap();
     }
 }

@@ -145,7 +145,11 @@ async fn outbox_len(db: &ServiceDb) -> i64 {
 
 /// Waits until `condition`, failing with `what` after [`PATIENCE`]; if the
 /// relay task ended first (a `todo!()`, a panic, a `return`), fails with why.
-async fn wait_for(relay: &mut JoinHandle<()>, what: &str, mut condition: impl AsyncFnMut() -> bool) {
+async fn wait_for(
+    relay: &mut JoinHandle<()>,
+    what: &str,
+    mut condition: impl AsyncFnMut() -> bool,
+) {
     let mut ended = false;
     let came = eventually(PATIENCE, async || {
         ended = relay.is_finished();
@@ -178,10 +182,15 @@ async fn one_pass_publishes_the_oldest_events_in_order_and_deletes_them_only_aft
     if pass.is_finished() && bus.requests() == 0 {
         match (&mut pass).await {
             Err(error) if error.is_panic() => resume_unwind(error.into_panic()),
-            other => panic!("relay_once answered {other:?} without publishing the outbox's 3 events"),
+            other => {
+                panic!("relay_once answered {other:?} without publishing the outbox's 3 events")
+            }
         }
     }
-    assert!(arrived, "relay_once should send the outbox's events to the bus");
+    assert!(
+        arrived,
+        "relay_once should send the outbox's events to the bus"
+    );
     // The bus has the request, but has not answered.
     assert_eq!(
         outbox_len(&db).await,
@@ -193,8 +202,16 @@ async fn one_pass_publishes_the_oldest_events_in_order_and_deletes_them_only_aft
     bus.set(Mode::Take);
     let pass = pass.await.unwrap();
     assert_eq!(pass, Pass::Sent, "the bus took the events");
-    assert_eq!(bus.taken_ids(), ["p1", "p2", "p3"], "oldest first, all of them");
-    assert_eq!(outbox_len(&db).await, 0, "acknowledged events leave the outbox");
+    assert_eq!(
+        bus.taken_ids(),
+        ["p1", "p2", "p3"],
+        "oldest first, all of them"
+    );
+    assert_eq!(
+        outbox_len(&db).await,
+        0,
+        "acknowledged events leave the outbox"
+    );
     assert_eq!(bus.requests(), 1, "the whole batch goes in one request");
 
     let publisher = HttpBus::new(&url);
@@ -216,18 +233,29 @@ async fn one_pass_the_bus_refuses_or_cannot_be_reached_keeps_every_event() {
     let pass = relay::relay_once(&db, &HttpBus::new(&url)).await;
     assert_eq!(pass, Pass::Failed, "a 503 from the bus is a failed pass");
     assert_eq!(bus.requests(), 1, "the relay asked the bus");
-    assert_eq!(outbox_len(&db).await, 2, "refused events stay in the outbox");
+    assert_eq!(
+        outbox_len(&db).await,
+        2,
+        "refused events stay in the outbox"
+    );
 
     // A port nobody listens on (bound, then let go).
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let nobody = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let pass = relay::relay_once(&db, &HttpBus::new(&nobody)).await;
-    assert_eq!(pass, Pass::Failed, "a bus that cannot be reached is a failed pass");
+    assert_eq!(
+        pass,
+        Pass::Failed,
+        "a bus that cannot be reached is a failed pass"
+    );
     assert_eq!(outbox_len(&db).await, 2, "unsent events stay in the outbox");
 
     bus.set(Mode::Take);
-    assert_eq!(relay::relay_once(&db, &HttpBus::new(&url)).await, Pass::Sent);
+    assert_eq!(
+        relay::relay_once(&db, &HttpBus::new(&url)).await,
+        Pass::Sent
+    );
     assert_eq!(bus.taken_ids(), ["p1", "p2"]);
 }
 
@@ -240,7 +268,10 @@ async fn the_relay_pauses_while_the_bus_refuses_then_delivers_everything_in_orde
     let (stop, shutdown) = watch::channel(false);
     let mut task = relay::spawn_relay(&db, Arc::new(HttpBus::new(&url)), shutdown);
 
-    wait_for(&mut task, "the relay has tried 3 times", async || bus.requests() >= 3).await;
+    wait_for(&mut task, "the relay has tried 3 times", async || {
+        bus.requests() >= 3
+    })
+    .await;
     // Pauses from 50 ms, doubling up to 2 s: a handful of tries in 1.5 s.
     // A relay that does not pause makes thousands.
     let (before, watched) = (bus.requests(), Duration::from_millis(1500));
@@ -254,15 +285,29 @@ async fn the_relay_pauses_while_the_bus_refuses_then_delivers_everything_in_orde
         "the relay asked a refusing bus {tries} times in {watched:?}: after a failure it must \
          pause, longer after each failure in a row"
     );
-    assert_eq!(outbox_len(&db).await, 3, "nothing leaves the outbox while the bus refuses");
+    assert_eq!(
+        outbox_len(&db).await,
+        3,
+        "nothing leaves the outbox while the bus refuses"
+    );
 
     bus.set(Mode::Take);
-    wait_for(&mut task, "the outbox is empty", async || outbox_len(&db).await == 0).await;
-    assert_eq!(bus.taken_ids(), ["p1", "p2", "p3"], "every event, once, in order");
+    wait_for(&mut task, "the outbox is empty", async || {
+        outbox_len(&db).await == 0
+    })
+    .await;
+    assert_eq!(
+        bus.taken_ids(),
+        ["p1", "p2", "p3"],
+        "every event, once, in order"
+    );
 
     // Idle now: a new event rings the doorbell and goes at once.
     enqueue(&db, &["p4"]).await;
-    wait_for(&mut task, "the bus has p4", async || bus.taken_ids().len() == 4).await;
+    wait_for(&mut task, "the bus has p4", async || {
+        bus.taken_ids().len() == 4
+    })
+    .await;
     assert_eq!(bus.taken_ids(), ["p1", "p2", "p3", "p4"]);
 
     stop.send_replace(true);
@@ -323,7 +368,10 @@ async fn the_relay_does_not_republish_events_it_cannot_delete_in_a_tight_loop() 
 
     // The lock is released: the event is deleted, and publishing stops.
     holder.execute_batch("COMMIT").unwrap();
-    wait_for(&mut task, "the event is deleted", async || outbox_len(&db).await == 0).await;
+    wait_for(&mut task, "the event is deleted", async || {
+        outbox_len(&db).await == 0
+    })
+    .await;
     let after = bus.0.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

@@ -516,7 +516,12 @@ async fn at_start_the_log_is_replayed_before_the_service_turns_ready() {
 /// `count` posts, numbered from 1, as our bus stores them.
 fn numbered_posts(count: u64) -> Vec<Value> {
     (1..=count)
-        .map(|seq| numbered(seq, post_created(&format!("p{seq}"), &format!("Post {seq}"))))
+        .map(|seq| {
+            numbered(
+                seq,
+                post_created(&format!("p{seq}"), &format!("Post {seq}")),
+            )
+        })
         .collect()
 }
 
@@ -550,7 +555,13 @@ async fn a_log_of_more_than_two_pages_is_replayed_in_full_before_the_service_is_
         "once ready, GET /posts shows every post of the log's {count} events, not {shown}: \
          the replay reads page after page until the log has nothing more"
     );
-    let afters: Vec<u64> = bus.requests.lock().unwrap().iter().map(|(after, _)| *after).collect();
+    let afters: Vec<u64> = bus
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(after, _)| *after)
+        .collect();
     assert_eq!(
         afters,
         [0, page, 2 * page, count],
@@ -581,7 +592,13 @@ async fn a_gap_is_filled_from_the_log_page_by_page() {
         ["p1", "p2", "p3", "p4", "p5"],
         "the events the delivery skipped were read from the log, a page of 2 at a time"
     );
-    let afters: Vec<u64> = bus.requests.lock().unwrap().iter().map(|(after, _)| *after).collect();
+    let afters: Vec<u64> = bus
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(after, _)| *after)
+        .collect();
     assert_eq!(
         afters,
         [0, 2, 4],
