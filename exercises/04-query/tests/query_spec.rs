@@ -358,6 +358,12 @@ impl Bus {
         *self.log_id.lock().unwrap() = Some(log_id.to_string());
     }
 
+    /// The `after` of every page asked for, in order.
+    fn afters(&self) -> Vec<u64> {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().map(|(after, _)| *after).collect()
+    }
+
     /// `event` as this bus delivers it: with its `seq` and the log's name.
     fn as_delivered(&self, event: &Value) -> Value {
         let mut event = event.clone();
@@ -555,15 +561,8 @@ async fn a_log_of_more_than_two_pages_is_replayed_in_full_before_the_service_is_
         "once ready, GET /posts shows every post of the log's {count} events, not {shown}: \
          the replay reads page after page until the log has nothing more"
     );
-    let afters: Vec<u64> = bus
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(after, _)| *after)
-        .collect();
     assert_eq!(
-        afters,
+        bus.afters(),
         [0, page, 2 * page, count],
         "pages of {page}, each after the last seq seen, until an empty page"
     );
@@ -592,15 +591,8 @@ async fn a_gap_is_filled_from_the_log_page_by_page() {
         ["p1", "p2", "p3", "p4", "p5"],
         "the events the delivery skipped were read from the log, a page of 2 at a time"
     );
-    let afters: Vec<u64> = bus
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(after, _)| *after)
-        .collect();
     assert_eq!(
-        afters,
+        bus.afters(),
         [0, 2, 4],
         "page after page from the model's mark, until the mark reaches the delivery"
     );
