@@ -10,7 +10,8 @@
 //!   broker can replace it without touching any handler.
 //! - [`outbox`]: the transactional outbox. A service writes its data and the
 //!   event that announces it in one database transaction; a background relay
-//!   delivers the event later, retrying until the bus has it. That is how a
+//!   (the bus's client side, `event_bus::relay`) delivers the event later,
+//!   retrying until the bus has it. That is how a
 //!   service can say "201 Created" and be sure the rest of the system will hear
 //!   about it even if the bus is down at that moment.
 

@@ -94,7 +94,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let store = PostStore::open(&config.data_dir.join("posts.db"))?;
     let publisher = Arc::new(HttpBus::new(&config.event_bus_url));
     let mut server = Server::start(config.addr, app(store.clone(), &config.page_origins)).await?;
-    let relay = store.db().spawn_relay(publisher, server.stopping());
+    let relay = event_bus::relay::spawn_relay(store.db(), publisher, server.stopping());
     server.attach(relay);
     Ok(server)
 }

@@ -2,8 +2,9 @@
 //!
 //! Services never call each other; they tell the bus what happened, and the
 //! bus tells everyone else, without losing an event. You write its core in
-//! four places; the HTTP side, the writer thread, the retries and the
-//! storage of parked events are given.
+//! four places, and its client side, the relay, in a fifth; the HTTP side,
+//! the writer thread, the retries and the storage of parked events are
+//! given.
 //!
 //! TODO 1: `log::append_batch` in src/log.rs — store events, numbered, in one
 //!         transaction (the bus answers "OK" only after this).
@@ -15,9 +16,12 @@
 //! TODO 4: `DeliveryError::verdict` and the parking decision in
 //!         `deliver_or_park`, in src/delivery.rs — tell "try again" from
 //!         "never", and set aside an event a subscriber refuses for good.
+//! TODO 5: `relay_once` and `relay` in src/relay.rs — the task posts and
+//!         comments run to empty their outboxes into the bus: delete an
+//!         event only once the bus has it, and pause after a failure.
 //!
-//! Run `cargo test -p ex03-event-bus` until it is green; `cargo workbook hint`
-//! helps.
+//! Run `cargo test --no-fail-fast -p ex03-event-bus` until it is green;
+//! `cargo workbook hint` helps.
 //!
 //! The bus owns one thing, the event log, in its own database
 //! (`$DATA_DIR/event-bus.db`).
@@ -52,6 +56,10 @@
 //! task per subscriber) → [`parked`] (the dead letters) and
 //! [`subscribers`] (names, status, and their endpoints). [`error`] says how
 //! failures are answered.
+//!
+//! And the bus's client side, [`relay`]: the task that posts and comments
+//! run to empty their outboxes into the bus, deleting an event only once
+//! the bus has acknowledged it.
 
 pub mod batches;
 pub mod delivery;
@@ -60,6 +68,7 @@ pub mod event_type;
 pub mod handlers;
 pub mod log;
 pub mod parked;
+pub mod relay;
 pub mod subscribers;
 pub mod writer;
 

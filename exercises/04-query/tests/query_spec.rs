@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -291,12 +292,15 @@ struct FakeLog {
     open: watch::Receiver<bool>,
     /// Every `(after, limit)` asked for, in order.
     requests: Arc<Mutex<Vec<(u64, usize)>>>,
+    /// How many requests came in, counted before they wait for `open`.
+    asked: Arc<AtomicUsize>,
 }
 
 async fn serve_log(
     State(log): State<FakeLog>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    log.asked.fetch_add(1, Ordering::SeqCst);
     let mut open = log.open.clone();
     let _ = open.wait_for(|open| *open).await;
     let after: u64 = params
@@ -333,6 +337,7 @@ struct Bus {
     server: FakeService,
     open: watch::Sender<bool>,
     requests: Arc<Mutex<Vec<(u64, usize)>>>,
+    asked: Arc<AtomicUsize>,
     events: Arc<Mutex<Vec<Value>>>,
     log_id: Arc<Mutex<Option<String>>>,
 }
@@ -351,6 +356,12 @@ impl Bus {
     fn replace_log(&self, log_id: &str, events: Vec<Value>) {
         *self.events.lock().unwrap() = events;
         *self.log_id.lock().unwrap() = Some(log_id.to_string());
+    }
+
+    /// The `after` of every page asked for, in order.
+    fn afters(&self) -> Vec<u64> {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().map(|(after, _)| *after).collect()
     }
 
     /// `event` as this bus delivers it: with its `seq` and the log's name.
@@ -375,6 +386,7 @@ async fn fake_bus(events: Vec<Value>, page_cap: usize, honours_after: bool, open
 async fn down_bus(events: Vec<Value>, page_cap: usize, honours_after: bool, open: bool) -> Bus {
     let (open_sender, open_receiver) = watch::channel(open);
     let requests = Arc::new(Mutex::new(Vec::new()));
+    let asked = Arc::new(AtomicUsize::new(0));
     let log = FakeLog {
         events: Arc::new(Mutex::new(events)),
         log_id: Arc::default(),
@@ -382,6 +394,7 @@ async fn down_bus(events: Vec<Value>, page_cap: usize, honours_after: bool, open
         honours_after,
         open: open_receiver,
         requests: requests.clone(),
+        asked: asked.clone(),
     };
     let (events, log_id) = (log.events.clone(), log.log_id.clone());
     let app = Router::new()
@@ -391,6 +404,7 @@ async fn down_bus(events: Vec<Value>, page_cap: usize, honours_after: bool, open
         server: FakeService::start_down_serving("the bus", app).await,
         open: open_sender,
         requests,
+        asked,
         events,
         log_id,
     }
@@ -504,6 +518,88 @@ async fn at_start_the_log_is_replayed_before_the_service_turns_ready() {
     server.stop().await;
     bus.server.stop().await;
 }
+
+/// `count` posts, numbered from 1, as our bus stores them.
+fn numbered_posts(count: u64) -> Vec<Value> {
+    (1..=count)
+        .map(|seq| {
+            numbered(
+                seq,
+                post_created(&format!("p{seq}"), &format!("Post {seq}")),
+            )
+        })
+        .collect()
+}
+
+// ANCHOR: pages_test
+#[tokio::test]
+async fn a_log_of_more_than_two_pages_is_replayed_in_full_before_the_service_is_ready() {
+    let page = query::rebuild::PAGE_SIZE as u64;
+    let count = 2 * page + 1;
+    let bus = fake_bus(numbered_posts(count), usize::MAX, true, false).await;
+    let server = start_query(&bus.server.url(), true).await;
+    let client = reqwest::Client::new();
+
+    wait_until(
+        "query has asked the bus for the first page",
+        Duration::from_secs(10),
+        async || bus.asked.load(Ordering::SeqCst) > 0,
+    )
+    .await;
+    let (status, body) = send(client.get(format!("{}/readyz", server.url()))).await;
+    assert_eq!(
+        status, 503,
+        "the replay has not read one page yet: /readyz must answer 503 until it is complete; got {status} {body}"
+    );
+
+    bus.open.send(true).unwrap();
+    wait_until_ready(&client, &server.url(), Duration::from_secs(20)).await;
+    let posts = list(&client, &server.url()).await;
+    let shown = posts.as_object().map_or(0, |posts| posts.len());
+    assert_eq!(
+        shown as u64, count,
+        "once ready, GET /posts shows every post of the log's {count} events, not {shown}: \
+         the replay reads page after page until the log has nothing more"
+    );
+    assert_eq!(
+        bus.afters(),
+        [0, page, 2 * page, count],
+        "pages of {page}, each after the last seq seen, until an empty page"
+    );
+    server.stop().await;
+    bus.server.stop().await;
+}
+// ANCHOR_END: pages_test
+
+// ANCHOR: gap_test
+#[tokio::test]
+async fn a_gap_is_filled_from_the_log_page_by_page() {
+    // No replay at start: the first delivery is seq 5, four events early.
+    let bus = fake_bus(numbered_posts(5), 2, true, true).await;
+    let server = start_query(&bus.server.url(), false).await;
+    let client = reqwest::Client::new();
+
+    let (status, body) = post_event(&client, &server.url(), &numbered_posts(5)[4]).await;
+    assert_eq!(
+        status, 200,
+        "seq 5 came before 1 to 4: query must read them from the log, then take it; got {status} {body}"
+    );
+    let posts = list(&client, &server.url()).await;
+    let ids: Vec<&String> = posts.as_object().unwrap().keys().collect();
+    assert_eq!(
+        ids,
+        ["p1", "p2", "p3", "p4", "p5"],
+        "the events the delivery skipped were read from the log, a page of 2 at a time"
+    );
+    assert_eq!(
+        bus.afters(),
+        [0, 2, 4],
+        "page after page from the model's mark, until the mark reaches the delivery"
+    );
+    server.stop().await;
+    bus.server.stop().await;
+}
+// ANCHOR_END: gap_test
 
 #[tokio::test]
 async fn an_empty_log_makes_the_service_ready_with_no_posts() {

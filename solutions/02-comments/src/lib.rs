@@ -119,7 +119,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         app(store.clone(), lookup, &config.page_origins),
     )
     .await?;
-    let relay = store.db().spawn_relay(publisher, server.stopping());
+    let relay = event_bus::relay::spawn_relay(store.db(), publisher, server.stopping());
     server.attach(relay);
     Ok(server)
 }

@@ -34,6 +34,10 @@
 //! task per subscriber) → [`parked`] (the dead letters) and
 //! [`subscribers`] (names, status, and their endpoints). [`error`] says how
 //! failures are answered.
+//!
+//! And the bus's client side, [`relay`]: the task that posts and comments
+//! run to empty their outboxes into the bus, deleting an event only once
+//! the bus has acknowledged it.
 
 pub mod batches;
 pub mod delivery;
@@ -42,6 +46,7 @@ pub mod event_type;
 pub mod handlers;
 pub mod log;
 pub mod parked;
+pub mod relay;
 pub mod subscribers;
 pub mod writer;
 

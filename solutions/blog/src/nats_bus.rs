@@ -59,7 +59,11 @@ pub async fn start(service: Service, servers: &str) -> anyhow::Result<Server> {
             let store = posts::PostStore::open(&database(&config.data_dir))?;
             let router = posts::app(store.clone(), &config.page_origins);
             let mut server = Server::start(config.addr, router).await?;
-            server.attach(store.db().spawn_relay(publisher, server.stopping()));
+            server.attach(event_bus::relay::spawn_relay(
+                store.db(),
+                publisher,
+                server.stopping(),
+            ));
             // Posts consumes nothing.
             return Ok(server);
         }
@@ -71,7 +75,11 @@ pub async fn start(service: Service, servers: &str) -> anyhow::Result<Server> {
                 .build(&store, &config.posts_url, config.posts_timeout);
             let router = comments::app(store.clone(), lookup, &config.page_origins);
             let mut server = Server::start(config.addr, router.clone()).await?;
-            server.attach(store.db().spawn_relay(publisher, server.stopping()));
+            server.attach(event_bus::relay::spawn_relay(
+                store.db(),
+                publisher,
+                server.stopping(),
+            ));
             (server, router, windowed(service.name()))
         }
         Service::Query => {
