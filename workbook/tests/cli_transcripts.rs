@@ -95,7 +95,10 @@ fn ch00_the_learners_command() {
 /// Chapter 9: what `cargo workbook deploy` would run, without a cluster.
 #[test]
 fn ch09_deploy_dry_run() {
-    replay("book/src/ch09-kubernetes/exercise.md", "ch09_deploy_dry_run");
+    replay(
+        "book/src/ch09-kubernetes/exercise.md",
+        "ch09_deploy_dry_run",
+    );
 }
 
 #[test]
@@ -105,6 +108,17 @@ fn only_the_blocks_marked_for_the_test_are_replayed() {
     let kept = blocks_of(page, "mine");
     assert_eq!(
         kept.lines().collect::<Vec<_>>(),
-        ["", "", "```console", "$ cargo workbook list", "chapter 1", "```", "", "", "", ""]
+        [
+            "",
+            "",
+            "```console",
+            "$ cargo workbook list",
+            "chapter 1",
+            "```",
+            "",
+            "",
+            "",
+            ""
+        ]
     );
 }

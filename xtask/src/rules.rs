@@ -656,11 +656,16 @@ mod tests {
             {"name": "tokio", "version": "1.0.0", "rust_version": "1.70"},
             {"name": "old", "version": "0.1.0", "rust_version": null}
         ]}"#;
-        assert_eq!(dependencies_needing_more(metadata, (1, 89)), Vec::<String>::new());
+        assert_eq!(
+            dependencies_needing_more(metadata, (1, 89)),
+            Vec::<String>::new()
+        );
         let problems = dependencies_needing_more(metadata, (1, 88));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].starts_with("serde-saphyr 2.2.0 needs Rust 1.89, more than the workspace's rust-version 1.88"),
+            problems[0].starts_with(
+                "serde-saphyr 2.2.0 needs Rust 1.89, more than the workspace's rust-version 1.88"
+            ),
             "{problems:?}"
         );
         assert_eq!(dependencies_needing_more("not json", (1, 89)).len(), 1);
@@ -1080,14 +1085,8 @@ fn summary_counts(line: &str) -> Option<(bool, usize, usize, usize)> {
         _ => return None,
     };
     let mut counts = rest.split(';').map(str::trim);
-    let mut count = |word: &str| -> Option<usize> {
-        counts
-            .next()?
-            .strip_suffix(word)?
-            .trim()
-            .parse()
-            .ok()
-    };
+    let mut count =
+        |word: &str| -> Option<usize> { counts.next()?.strip_suffix(word)?.trim().parse().ok() };
     Some((ok, count("passed")?, count("failed")?, count("ignored")?))
 }
 
@@ -1184,11 +1183,18 @@ mod quoted_failure_tests {
             let src = root.path().join("book/src");
             std::fs::create_dir_all(&src).unwrap();
             let marker = quoted_failure_marker("ex09-x");
-            std::fs::write(src.join("page.md"), format!("{marker}\n```text\n{body}\n```\n")).unwrap();
+            std::fs::write(
+                src.join("page.md"),
+                format!("{marker}\n```text\n{body}\n```\n"),
+            )
+            .unwrap();
         };
         let output = "---- a stdout ----\nfirst problem\nsecond problem\nfailures:\n    a\n";
         page("---- a stdout ----\n...\nfailures:\n    a");
-        assert_eq!(check_quoted_failures(root.path(), &exercise, output), Vec::<String>::new());
+        assert_eq!(
+            check_quoted_failures(root.path(), &exercise, output),
+            Vec::<String>::new()
+        );
         page("---- a stdout ----\n...\nthird problem");
         let problems = check_quoted_failures(root.path(), &exercise, output);
         assert_eq!(problems.len(), 1, "{problems:?}");
@@ -1214,11 +1220,15 @@ mod quoted_failure_tests {
     #[test]
     fn summary_lines_are_read_as_libtest_prints_them() {
         assert_eq!(
-            summary_counts("test result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.21s"),
+            summary_counts(
+                "test result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.21s"
+            ),
             Some((false, 8, 9, 0))
         );
         assert_eq!(
-            summary_counts("test result: ok. 17 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; [..]"),
+            summary_counts(
+                "test result: ok. 17 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; [..]"
+            ),
             Some((true, 17, 0, 2))
         );
         assert_eq!(summary_counts("test result: ok. many passed"), None);
@@ -1233,12 +1243,19 @@ mod quoted_failure_tests {
         std::fs::create_dir_all(&src).unwrap();
         let page = |line: &str| {
             let marker = solved_summary_marker("ex09-x");
-            std::fs::write(src.join("page.md"), format!("Done:\n{marker}\n```text\n{line}\n```\n")).unwrap();
+            std::fs::write(
+                src.join("page.md"),
+                format!("Done:\n{marker}\n```text\n{line}\n```\n"),
+            )
+            .unwrap();
         };
         let stub_run = "running 0 tests\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
                         running 17 tests\ntest result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.05s\n";
         page("test result: ok. 17 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; [..]");
-        assert_eq!(check_solved_summaries(root.path(), &exercise, stub_run), Vec::<String>::new());
+        assert_eq!(
+            check_solved_summaries(root.path(), &exercise, stub_run),
+            Vec::<String>::new()
+        );
 
         // As it was once: a test added to the spec, the page left at 16.
         page("test result: ok. 16 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; [..]");
@@ -1249,10 +1266,18 @@ mod quoted_failure_tests {
             "{problems:?}"
         );
         // A solved run does not fail, and a summary is a summary.
-        page("test result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; [..]");
-        assert_eq!(check_solved_summaries(root.path(), &exercise, stub_run).len(), 1);
+        page(
+            "test result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; [..]",
+        );
+        assert_eq!(
+            check_solved_summaries(root.path(), &exercise, stub_run).len(),
+            1
+        );
         page("all 17 tests pass");
-        assert_eq!(check_solved_summaries(root.path(), &exercise, stub_run).len(), 1);
+        assert_eq!(
+            check_solved_summaries(root.path(), &exercise, stub_run).len(),
+            1
+        );
     }
 
     #[test]
@@ -1266,8 +1291,14 @@ mod quoted_failure_tests {
         let found = unknown_exercises_in_markers(&page, &packages);
         let lines: Vec<usize> = found.iter().map(|b| b.line).collect();
         assert_eq!(lines, vec![6, 10], "{found:?}");
-        assert!(found[0].problem.contains("no exercise ex99-gone"), "{found:?}");
-        assert!(found[1].problem.contains("must name the exercise"), "{found:?}");
+        assert!(
+            found[0].problem.contains("no exercise ex99-gone"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].problem.contains("must name the exercise"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -1399,7 +1430,16 @@ mod book_hands_over_no_dockerfile {
     /// the copies and builds, the user, the settings and the entrypoint.
     fn a_line_the_learner_writes(line: &str) -> bool {
         let word = line.split_whitespace().next().unwrap_or_default();
-        ["FROM", "COPY", "RUN", "USER", "ENTRYPOINT", "WORKDIR", "SHELL"].contains(&word)
+        [
+            "FROM",
+            "COPY",
+            "RUN",
+            "USER",
+            "ENTRYPOINT",
+            "WORKDIR",
+            "SHELL",
+        ]
+        .contains(&word)
             || line.contains("HOST=")
             || line.contains("DATA_DIR=")
     }
@@ -1429,7 +1469,9 @@ mod book_hands_over_no_dockerfile {
                     problems.push(format!("{page}: the anchor `{anchor}` shows nothing"));
                 }
                 for line in lines.into_iter().filter(|l| a_line_the_learner_writes(l)) {
-                    problems.push(format!("{page} shows `{line}` (anchor `{anchor}`), a line of exercise 8's TODOs"));
+                    problems.push(format!(
+                        "{page} shows `{line}` (anchor `{anchor}`), a line of exercise 8's TODOs"
+                    ));
                 }
             }
         }

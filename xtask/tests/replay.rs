@@ -266,7 +266,10 @@ impl Drop for Scratch {
 #[test]
 fn ch09_manifests_offline() {
     let missing: Vec<&str> = [
-        ("kubernetes-validate", answers("kubernetes-validate", &["--version"])),
+        (
+            "kubernetes-validate",
+            answers("kubernetes-validate", &["--version"]),
+        ),
         ("kubectl", answers("kubectl", &["version", "--client"])),
     ]
     .into_iter()
