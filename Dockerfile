@@ -41,11 +41,13 @@ RUN mkdir -p /recipe \
 # ---- Stage 2: the build ---------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
+# ANCHOR: size
 # A service waits on the network, not on the CPU: a smaller binary makes a
 # smaller image and costs it nothing noticeable.
 ENV CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
     CARGO_PROFILE_RELEASE_LTO=fat \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+# ANCHOR_END: size
 # 1. The dependencies alone, from the recipe: cached until Cargo.lock or a
 #    manifest changes.
 COPY --from=recipe /recipe ./
@@ -53,11 +55,13 @@ RUN cargo build --release --locked --package blog
 # 2. Our own code. `touch` makes cargo see the real sources as newer than the
 #    empty stand-ins it compiled a moment ago.
 COPY . .
+# ANCHOR: features
 # Which services are yours: `mine-<service>` features (solutions/blog/
 # Cargo.toml), say "mine-posts,mine-moderation"; empty, the reference blog.
 # `cargo workbook image --mine` sets it for you. Declared only here, so the
 # dependency layer above is the same for every choice and stays cached.
 ARG BLOG_FEATURES=""
+# ANCHOR_END: features
 RUN find . -name '*.rs' -not -path './vendor/*' -not -path './target/*' -exec touch {} + \
  && cargo build --release --locked --package blog --features "$BLOG_FEATURES" \
  && mkdir -p /out/data \

@@ -8,11 +8,13 @@
 //!   cannot drift), and the solution runs the exercise's very test files;
 //! - a book page presents the exercise and includes its code from the real files;
 //! - the untouched stub compiles and FAILS its tests; the solution PASSES them;
-//! - no step of the exercise passes on the stub, and every failure message
-//!   the book quotes from the stub is one its run really prints.
+//! - no step of the exercise passes on the stub, every failure message
+//!   the book quotes from the stub is one its run really prints, and every
+//!   summary the book quotes of the solved exercise counts the tests that run.
 //!
 //! It checks that the minimum Rust is the same in the workspace's
-//! `rust-version` (the highest any crate needs), the README and the doctor.
+//! `rust-version` (the highest any crate or dependency needs), the README,
+//! chapter 0 and the doctor.
 //!
 //! Then it checks the whole book: every `{{#include}}` resolves to a real file
 //! and anchor, Rust listings are only includes, and the book builds (with the
@@ -106,7 +108,11 @@ fn verify(only: Option<&str>, no_book: bool, solutions_tested: bool) -> Result<b
         report(&exercise.package, &problems, &mut passed, &mut failed);
     }
     if only.is_none() {
-        let problems = rules::check_rust_version(&root, workbook::doctor::MIN_RUST);
+        let mut problems = rules::check_rust_version(&root, workbook::doctor::MIN_RUST);
+        problems.extend(rules::check_dependency_rust_versions(
+            &root,
+            workbook::doctor::MIN_RUST,
+        ));
         report("rust-version", &problems, &mut passed, &mut failed);
     }
     if !no_book && only.is_none() {
@@ -149,6 +155,7 @@ fn prove(
     let run = testrun::test(root, &exercise.package)?;
     problems.extend(rules::check_steps_fail_on_the_stub(exercise, &run));
     problems.extend(rules::check_quoted_failures(root, exercise, &run.output));
+    problems.extend(rules::check_solved_summaries(root, exercise, &run.output));
     let (stub, output) = (run.outcome, run.output);
     match stub {
         Outcome::Failed { .. } => {}

@@ -216,6 +216,73 @@ pub fn check_rust_version(root: &Path, doctor: (u32, u32)) -> Vec<String> {
     problems
 }
 
+/// The dependencies that need a newer Rust than `minimum` (the workspace's
+/// `rust-version`), from `metadata`, the JSON of `cargo metadata`: a learner
+/// with the Rust the README names could not build them. (Chapter 9 once
+/// needed Rust 1.89 through a YAML crate, while every page said 1.88.)
+pub fn dependencies_needing_more(metadata: &str, minimum: (u32, u32)) -> Vec<String> {
+    let Ok(metadata) = serde_json::from_str::<serde_json::Value>(metadata) else {
+        return vec!["`cargo metadata` printed no JSON".to_string()];
+    };
+    let mut needing: Vec<((u32, u32), String)> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|package| {
+            let needs = major_minor(package["rust_version"].as_str()?)?;
+            let name = format!(
+                "{} {}",
+                package["name"].as_str()?,
+                package["version"].as_str()?
+            );
+            (needs > minimum).then_some((needs, name))
+        })
+        .collect();
+    needing.sort();
+    needing
+        .into_iter()
+        .map(|((major, minor), name)| {
+            format!(
+                "{name} needs Rust {major}.{minor}, more than the workspace's rust-version {}.{}: raise it (and the README, chapter 0 and the doctor with it)",
+                minimum.0, minimum.1
+            )
+        })
+        .collect()
+}
+
+/// [`dependencies_needing_more`] for the workspace at `root`, as its
+/// lock file resolves on this machine's platform (`cargo metadata
+/// --offline`: every crate of it is already downloaded by the build).
+pub fn check_dependency_rust_versions(root: &Path, minimum: (u32, u32)) -> Vec<String> {
+    let cargo = workbook::testrun::cargo();
+    let host = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        });
+    let mut command = std::process::Command::new(cargo);
+    command
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"]);
+    if let Some(host) = &host {
+        command.args(["--filter-platform", host]);
+    }
+    match command.output() {
+        Ok(output) if output.status.success() => {
+            dependencies_needing_more(&String::from_utf8_lossy(&output.stdout), minimum)
+        }
+        Ok(output) => vec![format!(
+            "`cargo metadata` failed, so the dependencies' Rust is unchecked: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )],
+        Err(error) => vec![format!("running `cargo metadata`: {error}")],
+    }
+}
+
 /// Every version written right after the word Rust (`**Rust** 1.89`, `Rust 1.89.0,`).
 pub fn rust_versions_in(text: &str) -> Vec<(u32, u32)> {
     let words: Vec<&str> = text
@@ -583,6 +650,35 @@ mod tests {
     }
 
     #[test]
+    fn a_dependency_needing_a_newer_rust_is_named() {
+        let metadata = r#"{"packages": [
+            {"name": "serde-saphyr", "version": "2.2.0", "rust_version": "1.89"},
+            {"name": "tokio", "version": "1.0.0", "rust_version": "1.70"},
+            {"name": "old", "version": "0.1.0", "rust_version": null}
+        ]}"#;
+        assert_eq!(
+            dependencies_needing_more(metadata, (1, 89)),
+            Vec::<String>::new()
+        );
+        let problems = dependencies_needing_more(metadata, (1, 88));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "serde-saphyr 2.2.0 needs Rust 1.89, more than the workspace's rust-version 1.88"
+            ),
+            "{problems:?}"
+        );
+        assert_eq!(dependencies_needing_more("not json", (1, 89)).len(), 1);
+    }
+
+    #[test]
+    fn the_real_dependencies_build_with_the_stated_rust() {
+        let root = workbook::repo_root();
+        let problems = check_dependency_rust_versions(&root, workbook::doctor::MIN_RUST);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
     fn the_real_workspace_states_one_minimum() {
         let root = workbook::repo_root();
         let problems = check_rust_version(&root, workbook::doctor::MIN_RUST);
@@ -813,10 +909,19 @@ fn marker_problem(marker: &str, test_exists: &dyn Fn(&str, &str) -> bool) -> Opt
         return unmarked();
     };
     if let Some(reason) = inner.strip_prefix("not replayed:") {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Some("a `not replayed` marker must give its reason".to_string());
+        }
+        // "not compared with a run yet" is no reason: it says a replay is due.
         return reason
-            .trim()
-            .is_empty()
-            .then(|| "a `not replayed` marker must give its reason".to_string());
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word.eq_ignore_ascii_case("yet"))
+            .then(|| {
+                format!(
+                    "`not replayed: {reason}` says the block is not replayed *yet*: replay it, or give the reason it cannot be"
+                )
+            });
     }
     if let Some(place) = inner.strip_prefix("replayed:") {
         let place = place.trim();
@@ -839,9 +944,16 @@ pub fn check_transcripts(root: &Path) -> Vec<String> {
         let source = read(&root.join(file));
         source.contains(&format!("fn {test}("))
     };
+    let packages: Vec<String> = workbook::exercises::discover(root)
+        .map(|all| all.into_iter().map(|e| e.package).collect())
+        .unwrap_or_default();
     let mut problems = Vec::new();
     for page in markdown_files(&root.join("book").join("src")) {
-        for block in unmarked_console_blocks(&read(&page), &test_exists) {
+        let text = read(&page);
+        let mut found = unmarked_console_blocks(&text, &test_exists);
+        found.extend(unknown_exercises_in_markers(&text, &packages));
+        found.sort_by_key(|block| block.line);
+        for block in found {
             problems.push(format!(
                 "{}:{}: {}",
                 shown(root, &page),
@@ -851,6 +963,46 @@ pub fn check_transcripts(root: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The checks of this file that replay a block against an exercise's stub
+/// run: their markers name the exercise after the test.
+pub const STUB_RUN_CHECKS: [&str; 2] = ["check_quoted_failures", "check_solved_summaries"];
+
+/// Markers of [`STUB_RUN_CHECKS`] that name no exercise of `packages`: no
+/// stub run would ever compare their block, so it could drift unseen.
+pub fn unknown_exercises_in_markers(text: &str, packages: &[String]) -> Vec<UnmarkedBlock> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let Some(place) = line
+            .trim()
+            .strip_prefix("<!-- replayed: xtask/src/rules.rs::")
+            .and_then(|rest| rest.strip_suffix("-->"))
+        else {
+            continue;
+        };
+        let mut words = place.split_whitespace();
+        let check = words.next().unwrap_or_default();
+        if !STUB_RUN_CHECKS.contains(&check) {
+            continue;
+        }
+        match words.next() {
+            Some(package) if packages.iter().any(|p| p == package) => {}
+            Some(package) => found.push(UnmarkedBlock {
+                line: index + 2,
+                problem: format!(
+                    "`replayed: xtask/src/rules.rs::{check} {package}`: there is no exercise {package}, so no run compares this block"
+                ),
+            }),
+            None => found.push(UnmarkedBlock {
+                line: index + 2,
+                problem: format!(
+                    "`replayed: xtask/src/rules.rs::{check}` must name the exercise whose stub it quotes (`{check} ex01-posts`)"
+                ),
+            }),
+        }
+    }
+    found
 }
 
 // ---- The stub's own words, as the book quotes them ----
@@ -902,11 +1054,70 @@ pub fn check_quoted_failures(root: &Path, exercise: &Exercise, output: &str) -> 
     let mut problems = Vec::new();
     for page in markdown_files(&root.join("book").join("src")) {
         for block in marked_blocks(&read(&page), &marker) {
-            for line in block.iter().filter(|l| !l.is_empty()) {
+            // A line `...` stands for lines left out (trycmd's syntax).
+            for line in block.iter().filter(|l| !l.is_empty() && *l != "...") {
                 if !quoted_line_found(line, output) {
                     problems.push(format!(
                         "{} quotes a failure the untouched stub never prints: {line:?}",
                         shown(root, &page)
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The marker of a block that quotes the test summary of `package` once
+/// solved: `cargo xtask verify` compares it with the untouched stub's run,
+/// which runs the very same tests.
+pub fn solved_summary_marker(package: &str) -> String {
+    format!("<!-- replayed: xtask/src/rules.rs::check_solved_summaries {package} -->")
+}
+
+/// The counts of a libtest summary line: (ok, passed, failed, ignored).
+fn summary_counts(line: &str) -> Option<(bool, usize, usize, usize)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let (verdict, rest) = rest.split_once(". ")?;
+    let ok = match verdict {
+        "ok" => true,
+        "FAILED" => false,
+        _ => return None,
+    };
+    let mut counts = rest.split(';').map(str::trim);
+    let mut count =
+        |word: &str| -> Option<usize> { counts.next()?.strip_suffix(word)?.trim().parse().ok() };
+    Some((ok, count("passed")?, count("failed")?, count("ignored")?))
+}
+
+/// Every block of the book that quotes the test summary of `exercise` once
+/// solved (see [`solved_summary_marker`]) counts the tests that `output`,
+/// the untouched stub's run of the same test files, really ran: each quoted
+/// `test result: ok. N passed; 0 failed; I ignored` is a test binary of the
+/// stub's run with N tests that passed or failed, and I ignored.
+pub fn check_solved_summaries(root: &Path, exercise: &Exercise, output: &str) -> Vec<String> {
+    let marker = solved_summary_marker(&exercise.package);
+    let ran: Vec<(usize, usize)> = output
+        .lines()
+        .filter_map(summary_counts)
+        .map(|(_, passed, failed, ignored)| (passed + failed, ignored))
+        .collect();
+    let mut problems = Vec::new();
+    for page in markdown_files(&root.join("book").join("src")) {
+        for block in marked_blocks(&read(&page), &marker) {
+            for line in block.iter().filter(|l| !l.is_empty() && *l != "...") {
+                let counted = match summary_counts(line) {
+                    Some((true, passed, 0, ignored)) => ran.contains(&(passed, ignored)),
+                    _ => false,
+                };
+                if !counted {
+                    problems.push(format!(
+                        "{} quotes a solved run that the tests cannot print: {line:?} (the stub's run has {})",
+                        shown(root, &page),
+                        ran.iter()
+                            .map(|(tests, ignored)| format!("{tests} tests, {ignored} ignored"))
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ));
                 }
             }
@@ -965,6 +1176,132 @@ mod quoted_failure_tests {
     }
 
     #[test]
+    fn a_quoted_failure_may_leave_lines_out() {
+        let root = tempfile::tempdir().unwrap();
+        let exercise = stub_exercise(root.path());
+        let page = |body: &str| {
+            let src = root.path().join("book/src");
+            std::fs::create_dir_all(&src).unwrap();
+            let marker = quoted_failure_marker("ex09-x");
+            std::fs::write(
+                src.join("page.md"),
+                format!("{marker}\n```text\n{body}\n```\n"),
+            )
+            .unwrap();
+        };
+        let output = "---- a stdout ----\nfirst problem\nsecond problem\nfailures:\n    a\n";
+        page("---- a stdout ----\n...\nfailures:\n    a");
+        assert_eq!(
+            check_quoted_failures(root.path(), &exercise, output),
+            Vec::<String>::new()
+        );
+        page("---- a stdout ----\n...\nthird problem");
+        let problems = check_quoted_failures(root.path(), &exercise, output);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("\"third problem\""), "{problems:?}");
+    }
+
+    /// An exercise `ex09-x` under `root`, for the checks that read a stub's run.
+    fn stub_exercise(root: &Path) -> Exercise {
+        Exercise {
+            package: "ex09-x".into(),
+            dir: root.join("exercises/09-x"),
+            chapter: 9,
+            title: "x".into(),
+            solution_dir: root.join("solutions/09-x"),
+            solution_package: "x".into(),
+            book_page: root.join("book/src/page.md"),
+            needs: Vec::new(),
+            service: None,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn summary_lines_are_read_as_libtest_prints_them() {
+        assert_eq!(
+            summary_counts(
+                "test result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.21s"
+            ),
+            Some((false, 8, 9, 0))
+        );
+        assert_eq!(
+            summary_counts(
+                "test result: ok. 17 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; [..]"
+            ),
+            Some((true, 17, 0, 2))
+        );
+        assert_eq!(summary_counts("test result: ok. many passed"), None);
+        assert_eq!(summary_counts("running 17 tests"), None);
+    }
+
+    #[test]
+    fn a_solved_summary_must_count_the_tests_the_stub_runs() {
+        let root = tempfile::tempdir().unwrap();
+        let exercise = stub_exercise(root.path());
+        let src = root.path().join("book/src");
+        std::fs::create_dir_all(&src).unwrap();
+        let page = |line: &str| {
+            let marker = solved_summary_marker("ex09-x");
+            std::fs::write(
+                src.join("page.md"),
+                format!("Done:\n{marker}\n```text\n{line}\n```\n"),
+            )
+            .unwrap();
+        };
+        let stub_run = "running 0 tests\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
+                        running 17 tests\ntest result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.05s\n";
+        page("test result: ok. 17 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; [..]");
+        assert_eq!(
+            check_solved_summaries(root.path(), &exercise, stub_run),
+            Vec::<String>::new()
+        );
+
+        // As it was once: a test added to the spec, the page left at 16.
+        page("test result: ok. 16 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; [..]");
+        let problems = check_solved_summaries(root.path(), &exercise, stub_run);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("16 passed") && problems[0].contains("17 tests, 0 ignored"),
+            "{problems:?}"
+        );
+        // A solved run does not fail, and a summary is a summary.
+        page(
+            "test result: FAILED. 8 passed; 9 failed; 0 ignored; 0 measured; 0 filtered out; [..]",
+        );
+        assert_eq!(
+            check_solved_summaries(root.path(), &exercise, stub_run).len(),
+            1
+        );
+        page("all 17 tests pass");
+        assert_eq!(
+            check_solved_summaries(root.path(), &exercise, stub_run).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_stub_check_marker_must_name_a_real_exercise() {
+        let packages = vec!["ex09-kubernetes".to_string()];
+        let page = format!(
+            "{}\n```text\nx\n```\n{}\n```text\ny\n```\n<!-- replayed: xtask/src/rules.rs::check_quoted_failures -->\n```text\nz\n```\n",
+            quoted_failure_marker("ex09-kubernetes"),
+            solved_summary_marker("ex99-gone"),
+        );
+        let found = unknown_exercises_in_markers(&page, &packages);
+        let lines: Vec<usize> = found.iter().map(|b| b.line).collect();
+        assert_eq!(lines, vec![6, 10], "{found:?}");
+        assert!(
+            found[0].problem.contains("no exercise ex99-gone"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].problem.contains("must name the exercise"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn marked_blocks_are_read_even_when_indented_in_a_list() {
         let marker = quoted_failure_marker("ex01-posts");
         let page = format!(
@@ -1017,6 +1354,47 @@ mod transcript_tests {
     }
 
     #[test]
+    fn a_reason_that_says_not_yet_is_refused() {
+        let page = "<!-- not replayed: output of a tool; not compared with a run yet -->\n```text\nout\n```\n\
+                    <!-- not replayed: needs a Kubernetes cluster (minikube) -->\n```sh\nkubectl get pods\n```\n";
+        let found = unmarked_console_blocks(page, &only_replay_test);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].line, 2);
+        assert!(found[0].problem.contains("*yet*"), "{found:?}");
+    }
+
+    #[test]
+    fn check_transcripts_refuses_a_marker_whose_test_is_gone() {
+        let root = tempfile::tempdir().unwrap();
+        let src = root.path().join("book").join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(root.path().join("xtask/tests")).unwrap();
+        std::fs::write(
+            root.path().join("xtask/tests/replay.rs"),
+            "#[test]\nfn ch07_docker_basics() {}\n",
+        )
+        .unwrap();
+        let page = |test: &str| {
+            std::fs::write(
+                src.join("page.md"),
+                format!("intro\n<!-- replayed: xtask/tests/replay.rs::{test} -->\n```console\n$ docker ps\n```\n"),
+            )
+            .unwrap();
+        };
+        page("ch07_docker_basics");
+        assert_eq!(check_transcripts(root.path()), Vec::<String>::new());
+        page("ch07_renamed_since");
+        assert_eq!(
+            check_transcripts(root.path()),
+            vec!["book/src/page.md:3: `replayed: xtask/tests/replay.rs::ch07_renamed_since`: there is no test `ch07_renamed_since` in xtask/tests/replay.rs".to_string()]
+        );
+        // A file that does not exist has no test either.
+        std::fs::remove_file(root.path().join("xtask/tests/replay.rs")).unwrap();
+        page("ch07_docker_basics");
+        assert_eq!(check_transcripts(root.path()).len(), 1);
+    }
+
+    #[test]
     fn check_transcripts_names_the_file_and_line() {
         let root = tempfile::tempdir().unwrap();
         let src = root.path().join("book").join("src");
@@ -1032,6 +1410,72 @@ mod transcript_tests {
         )
         .unwrap();
         assert!(check_transcripts(root.path()).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod book_hands_over_no_dockerfile {
+    use super::*;
+
+    /// The lines between `ANCHOR: name` and `ANCHOR_END: name`.
+    fn anchored<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines()
+            .skip_while(|l| !l.contains(&format!("ANCHOR: {name}")))
+            .skip(1)
+            .take_while(|l| !l.contains(&format!("ANCHOR_END: {name}")))
+            .collect()
+    }
+
+    /// What exercise 8's TODOs 3 to 5 ask the learner to write: the stages,
+    /// the copies and builds, the user, the settings and the entrypoint.
+    fn a_line_the_learner_writes(line: &str) -> bool {
+        let word = line.split_whitespace().next().unwrap_or_default();
+        [
+            "FROM",
+            "COPY",
+            "RUN",
+            "USER",
+            "ENTRYPOINT",
+            "WORKDIR",
+            "SHELL",
+        ]
+        .contains(&word)
+            || line.contains("HOST=")
+            || line.contains("DATA_DIR=")
+    }
+
+    /// The repository's Dockerfile is the solution of exercise 8, which the
+    /// learner writes from an empty page: the book shows only its parts that
+    /// are no TODO's answer, each through an anchor, never the whole file.
+    #[test]
+    fn the_book_includes_no_part_of_the_dockerfile_that_the_learner_writes() {
+        let root = workbook::repo_root();
+        let dockerfile = read(&root.join("Dockerfile"));
+        let mut problems = Vec::new();
+        for page in markdown_files(&root.join("book").join("src")) {
+            let dir = page.parent().unwrap().to_path_buf();
+            for include in includes(&read(&page)) {
+                let target = dir.join(&include.path).canonicalize();
+                if target.ok() != root.join("Dockerfile").canonicalize().ok() {
+                    continue;
+                }
+                let page = shown(&root, &page);
+                let Some(anchor) = &include.anchor else {
+                    problems.push(format!("{page} includes the whole Dockerfile"));
+                    continue;
+                };
+                let lines = anchored(&dockerfile, anchor);
+                if lines.is_empty() {
+                    problems.push(format!("{page}: the anchor `{anchor}` shows nothing"));
+                }
+                for line in lines.into_iter().filter(|l| a_line_the_learner_writes(l)) {
+                    problems.push(format!(
+                        "{page} shows `{line}` (anchor `{anchor}`), a line of exercise 8's TODOs"
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
 

@@ -238,3 +238,76 @@ fn container_running(name: &str) -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
 }
+
+const CH09_EXERCISE: &str = "book/src/ch09-kubernetes/exercise.md";
+
+/// Whether `program --version` (or `kubectl version --client`) answers.
+fn answers(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Removes the page's scratch file, even if the replay panics before its `rm`.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Chapter 9's checks of the learner's manifests, as the page types them:
+/// the schema (`kubernetes-validate --strict`, and what it says of a
+/// misspelt key) and what `kubectl apply -k` would send (`kubectl
+/// kustomize`). Both tools are what CI's offline checks run (.ci/run
+/// installs them and sets REQUIRE_KUBECTL=1, so there they must be found).
+#[test]
+fn ch09_manifests_offline() {
+    let missing: Vec<&str> = [
+        (
+            "kubernetes-validate",
+            answers("kubernetes-validate", &["--version"]),
+        ),
+        ("kubectl", answers("kubectl", &["version", "--client"])),
+    ]
+    .into_iter()
+    .filter(|(_, found)| !found)
+    .map(|(tool, _)| tool)
+    .collect();
+    if !missing.is_empty() {
+        blog_testkit::skip_unless_required(
+            "REQUIRE_KUBECTL",
+            &format!(
+                "{} not found (pip install kubernetes-validate; apt-get install kubernetes-client)",
+                missing.join(" and ")
+            ),
+        );
+        return;
+    }
+    let _typo = Scratch(repo_root().join("typo.yaml"));
+    replay(CH09_EXERCISE, "ch09_manifests_offline");
+}
+
+/// Chapter 8's look at the blog's image: `blog:0.1.0` as CI builds it from
+/// the repository's Dockerfile (scripts/docker-offline-build.sh, before the
+/// tests), listed as the page lists it.
+#[test]
+fn ch08_the_blog_image() {
+    if !docker_ready() {
+        return;
+    }
+    let built = Command::new("docker")
+        .args(["image", "inspect", "blog:0.1.0"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !built {
+        blog_testkit::skip_unless_required(
+            "REQUIRE_DOCKER",
+            "the image blog:0.1.0 is not built (scripts/docker-offline-build.sh builds it offline, `docker build -t blog:0.1.0 .` with internet)",
+        );
+        return;
+    }
+    replay("book/src/ch08-dockerizing/index.md", "ch08_the_blog_image");
+}

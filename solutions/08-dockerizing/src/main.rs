@@ -1,8 +1,10 @@
 //! `IMAGE [COMMAND...]`: the image's size and user, then one container of it
 //! started and stopped with `docker stop`, timed.
 //!
-//!     cargo run -p dockerizing -- blog:0.1.0 posts
-//!     cargo run -p dockerizing -- busybox ping 127.0.0.1
+//!     cargo run -p ex08-dockerizing -- blog:0.1.0 posts
+//!     cargo run -p ex08-dockerizing -- busybox ping 127.0.0.1
+//!
+//! (`-p ex08-dockerizing` runs yours; `-p dockerizing` runs the reference.)
 
 use std::time::Duration;
 
