@@ -119,7 +119,11 @@ pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins)
 /// A batch of events is applied one event after the other, but answered
 /// only once all it wrote is on disk, in one commit rather than one per
 /// event (see [`writer`]).
-async fn in_one_commit(State(store): State<CommentStore>, request: Request, next: Next) -> Response {
+async fn in_one_commit(
+    State(store): State<CommentStore>,
+    request: Request,
+    next: Next,
+) -> Response {
     match store.one_commit(next.run(request)).await {
         Ok(response) => response,
         Err(error) => CommentsError::from(error).into_response(),

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use blog_runtime::Server;
-use comments::CommentStore;
 use blog_testkit::{FakeService, expect_json_error, expect_status, send};
+use comments::CommentStore;
 use comments::content::{ContentError, MAX_CONTENT_CHARS};
 use comments::post_id::{MAX_POST_ID_CHARS, PostIdError};
 use comments::{CommentContent, PostId, PostLookupMode};

@@ -189,7 +189,13 @@ async fn each_new_comment_gets_its_decision_published_before_a_batch_is_answered
         comment_created("c2", "I prefer Orange."),
     ]);
     let client = reqwest::Client::new();
-    let deliver = || send(client.post(format!("{}/events/batch", server.url())).json(&batch));
+    let deliver = || {
+        send(
+            client
+                .post(format!("{}/events/batch", server.url()))
+                .json(&batch),
+        )
+    };
 
     let (status, body) = deliver().await;
     assert_eq!(

@@ -81,8 +81,7 @@ impl CommentStore {
     }
 
     fn writer(&self) -> &Writer {
-        self.writer
-            .get_or_init(|| Writer::start(self.db.clone()))
+        self.writer.get_or_init(|| Writer::start(self.db.clone()))
     }
 
     /// Runs `work` so that all the writes it makes share commits, and

@@ -55,7 +55,9 @@ struct CommitError {
 impl CommitError {
     fn new(error: &rusqlite::Error) -> CommitError {
         CommitError {
-            code: error.sqlite_error_code().unwrap_or(rusqlite::ErrorCode::Unknown),
+            code: error
+                .sqlite_error_code()
+                .unwrap_or(rusqlite::ErrorCode::Unknown),
             message: error.to_string(),
         }
     }
@@ -203,7 +205,11 @@ fn in_savepoint<T>(
     outcome
 }
 
-async fn run(db: ServiceDb, mut waiting: mpsc::UnboundedReceiver<Message>, commits: Arc<AtomicU64>) {
+async fn run(
+    db: ServiceDb,
+    mut waiting: mpsc::UnboundedReceiver<Message>,
+    commits: Arc<AtomicU64>,
+) {
     // Units whose writes were answered, then lost with a failed commit,
     // before they closed: their close must fail too.
     let mut lost = Vec::new();
@@ -263,9 +269,8 @@ fn run_group(
         // the next write of one of them is (probably) on its way.
         if group.writes < MAX_GROUP && group.may_wait() {
             let deadline = Instant::now() + LONGEST_OPEN;
-            let more = runtime.block_on(async {
-                tokio::time::timeout_at(deadline.into(), waiting.recv()).await
-            });
+            let more = runtime
+                .block_on(async { tokio::time::timeout_at(deadline.into(), waiting.recv()).await });
             if let Ok(Some(message)) = more {
                 next = Some(message);
                 continue;
