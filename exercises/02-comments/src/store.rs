@@ -1,7 +1,9 @@
 //! The comments database: comments, the posts we know of, and the outbox of
 //! events about comments.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use blog_events::outbox::{self, ServiceDb};
 use blog_events::{CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event};
@@ -10,6 +12,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::writer::Writer;
 use crate::{CommentContent, PostId};
 
 /// A comment as the API shows it. The post it belongs to is in the URL.
@@ -35,11 +38,22 @@ pub enum Moderation {
 ///
 /// Its methods are `async`: the SQLite work runs on a blocking thread (see
 /// [`ServiceDb`]), so a commit waiting for the disk never holds up the
-/// other requests.
+/// other requests. Every write goes through one [`Writer`], which commits
+/// the writes waiting together in one transaction (group commit).
 #[derive(Clone)]
 pub struct CommentStore {
     db: ServiceDb,
+    /// Started by the first write, on the runtime that makes it.
+    writer: Arc<OnceLock<Writer>>,
+    /// Posts we know exist, so the check on every new comment needs no
+    /// query. Only this store writes `known_posts`, and never deletes from
+    /// it, so an id in here is in the table. Bounded: beyond
+    /// [`KNOWN_POSTS_KEPT`], the table answers for the others.
+    known: Arc<RwLock<HashSet<String>>>,
 }
+
+/// How many post ids [`CommentStore`] keeps in memory (about 50 bytes each).
+const KNOWN_POSTS_KEPT: usize = 10_000;
 
 impl CommentStore {
     /// Opens or creates the database file, durably.
@@ -59,12 +73,44 @@ impl CommentStore {
                  id TEXT PRIMARY KEY
              );",
         )?;
-        Ok(CommentStore { db })
+        Ok(CommentStore {
+            db,
+            writer: Arc::default(),
+            known: Arc::default(),
+        })
+    }
+
+    fn writer(&self) -> &Writer {
+        self.writer.get_or_init(|| Writer::start(self.db.clone()))
+    }
+
+    /// Runs `work` so that all the writes it makes share commits, and
+    /// returns once they are all on disk: for a batch of events, which
+    /// would otherwise pay one disk flush per event (see [`Writer::one_commit`]).
+    pub async fn one_commit<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> rusqlite::Result<T> {
+        self.writer().one_commit(work).await
+    }
+
+    /// How many transactions with writes the store has committed: a batch
+    /// of events shares one (or a few), not one per event.
+    pub fn commits(&self) -> u64 {
+        self.writer.get().map_or(0, Writer::commits)
+    }
+
+    fn remember_known(&self, post_id: &str) {
+        let mut known = blog_runtime::locks::write(&self.known);
+        if known.len() < KNOWN_POSTS_KEPT {
+            known.insert(post_id.to_string());
+        }
     }
 
     // ANCHOR: create
     /// Stores a new `pending` comment and its `CommentCreated` event in one
-    /// transaction, and returns every comment of the post, oldest first.
+    /// write (both or neither), and returns every comment of the post,
+    /// oldest first, once they are on disk.
     pub async fn create(
         &self,
         post_id: &PostId,
@@ -82,11 +128,11 @@ impl CommentStore {
             status: comment.status,
         });
         let post_id = post_id.as_str().to_string();
-        let comments = self
-            .db
-            .with_conn(move |conn| {
-                let tx = conn.transaction()?;
-                tx.execute(
+        // The list is read in the same transaction, so it holds the new
+        // comment; it is answered once that transaction is on disk.
+        self.writer()
+            .write(move |conn| {
+                conn.execute(
                     "INSERT INTO comments (id, post_id, content, status) VALUES (?1, ?2, ?3, ?4)",
                     params![
                         comment.id,
@@ -95,14 +141,10 @@ impl CommentStore {
                         comment.status.as_str()
                     ],
                 )?;
-                outbox::enqueue(&tx, &event)?;
-                tx.commit()?;
+                outbox::enqueue(conn, &event)?;
                 comments_of(conn, &post_id)
             })
-            .await?;
-        // Wake the relay so the event leaves now, not at its next poll.
-        self.db.ring();
-        Ok(comments)
+            .await
     }
     // ANCHOR_END: create
 
@@ -116,7 +158,9 @@ impl CommentStore {
 
     // ANCHOR: apply_moderation
     /// Stores moderation's decision and, if it changed anything, the
-    /// `CommentUpdated` event that announces it, in one transaction.
+    /// `CommentUpdated` event that announces it, in one write: both or
+    /// neither. (The [`Writer`] may commit it with other writes; that is
+    /// what lets a batch of decisions share one disk flush.)
     ///
     /// Idempotent: the bus delivers at least once, so the same decision may
     /// arrive twice. The second time the status is already right, and we
@@ -126,11 +170,9 @@ impl CommentStore {
         decision: &CommentModerated,
     ) -> rusqlite::Result<Moderation> {
         let decision = decision.clone();
-        let outcome = self
-            .db
-            .with_conn(move |conn| {
-                let tx = conn.transaction()?;
-                let stored = tx
+        self.writer()
+            .write(move |conn| {
+                let stored = conn
                     .query_row(
                         "SELECT post_id, content, status FROM comments WHERE id = ?1",
                         params![decision.id],
@@ -149,7 +191,7 @@ impl CommentStore {
                 if status == decision.status {
                     return Ok(Moderation::AlreadyApplied);
                 }
-                tx.execute(
+                conn.execute(
                     "UPDATE comments SET status = ?1 WHERE id = ?2",
                     params![decision.status.as_str(), decision.id],
                 )?;
@@ -160,42 +202,49 @@ impl CommentStore {
                     post_id,
                     content,
                 });
-                outbox::enqueue(&tx, &event)?;
-                tx.commit()?;
+                outbox::enqueue(conn, &event)?;
                 Ok(Moderation::Updated)
             })
-            .await?;
-        self.db.ring();
-        Ok(outcome)
+            .await
     }
     // ANCHOR_END: apply_moderation
 
     /// Remembers that a post exists. Remembering it twice changes nothing.
     pub async fn remember_post(&self, post_id: &str) -> rusqlite::Result<()> {
-        let post_id = post_id.to_string();
-        self.db
-            .with_conn(move |conn| {
+        let id = post_id.to_string();
+        self.writer()
+            .write(move |conn| {
                 conn.execute(
                     "INSERT OR IGNORE INTO known_posts (id) VALUES (?1)",
-                    params![post_id],
+                    params![id],
                 )?;
                 Ok(())
             })
-            .await
+            .await?;
+        self.remember_known(post_id);
+        Ok(())
     }
 
     /// Whether a `PostCreated` for this post has reached us.
     pub async fn knows_post(&self, post_id: &PostId) -> rusqlite::Result<bool> {
-        let post_id = post_id.as_str().to_string();
-        self.db
+        if blog_runtime::locks::read(&self.known).contains(post_id.as_str()) {
+            return Ok(true);
+        }
+        let id = post_id.as_str().to_string();
+        let known = self
+            .db
             .with_conn(move |conn| {
                 conn.query_row(
                     "SELECT EXISTS (SELECT 1 FROM known_posts WHERE id = ?1)",
-                    params![post_id],
+                    params![id],
                     |row| row.get(0),
                 )
             })
-            .await
+            .await?;
+        if known {
+            self.remember_known(post_id.as_str());
+        }
+        Ok(known)
     }
 
     /// The database and its outbox, for `/readyz` and the outbox relay.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use blog_runtime::Server;
 use blog_testkit::{FakeService, expect_json_error, expect_status, send};
+use comments::CommentStore;
 use comments::content::{ContentError, MAX_CONTENT_CHARS};
 use comments::post_id::MAX_POST_ID_CHARS;
 use comments::{CommentContent, PostLookupMode};
@@ -587,4 +588,58 @@ fn post_lookup_mode_reads_the_three_names() {
     assert_eq!("off".parse(), Ok(PostLookupMode::Off));
     assert!("sometimes".parse::<PostLookupMode>().is_err());
     assert_eq!(PostLookupMode::default(), PostLookupMode::Events);
+}
+
+#[tokio::test]
+async fn a_batch_of_events_is_applied_in_order_and_shares_commits() {
+    let data = tempfile::tempdir().unwrap();
+    let store = CommentStore::open(&data.path().join("comments.db")).unwrap();
+    let lookup = PostLookupMode::Events.build(&store, NO_POSTS, Duration::from_secs(2));
+    let app = comments::app(store.clone(), lookup, &Default::default());
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), app)
+        .await
+        .unwrap();
+    let (client, base) = (client(), server.url());
+    announce_post(&client, &base, "p1").await;
+    let mut created = Vec::new();
+    for n in 0..40 {
+        let listed = comment(&client, &base, "p1", &format!("comment {n}")).await;
+        created.push(listed[n].clone());
+    }
+
+    // What the bus sends a subscriber that fell behind: a post, and the
+    // decisions on every comment, the same decision twice for the first.
+    let status = |n: usize| {
+        if n.is_multiple_of(3) {
+            "rejected"
+        } else {
+            "approved"
+        }
+    };
+    let mut batch = vec![json!({"type": "PostCreated", "data": {"id": "p2", "title": "later"}})];
+    batch.extend((0..40).map(|n| moderated(&created[n], "p1", status(n))));
+    batch.push(moderated(&created[0], "p1", status(0)));
+    let commits_before = store.commits();
+    let (answer, body) = send(client.post(format!("{base}/events/batch")).json(&batch)).await;
+    expect_status("POST /events/batch", answer, &body, 200);
+    let commits = store.commits() - commits_before;
+
+    let listed = list(&client, &base, "p1").await;
+    for (n, comment) in created.iter().enumerate() {
+        assert_eq!(
+            (&listed[n]["id"], listed[n]["status"].as_str()),
+            (&comment["id"], Some(status(n))),
+            "every decision of the batch is stored once it is answered: {listed}"
+        );
+    }
+    comment(&client, &base, "p2", "the batch's post is known").await;
+    // One commit per event would be 42; the writer shares them. (Not
+    // always exactly one: a batch paused too long between two events
+    // commits what it has so far.)
+    assert!(
+        commits * 4 <= batch.len() as u64,
+        "{commits} commits for a batch of {} events: its writes should share commits",
+        batch.len()
+    );
+    server.stop().await;
 }

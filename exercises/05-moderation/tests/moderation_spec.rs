@@ -175,6 +175,49 @@ async fn each_new_comment_gets_a_decision_published_before_the_200() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn each_new_comment_gets_its_decision_published_before_a_batch_is_answered() {
+    // The bus sends a subscriber that fell behind its events together, as a
+    // JSON array at `/events/batch`; the given code there calls your
+    // `receive_event` for each one (src/batch.rs).
+    let publisher = Arc::new(FakePublisher::default());
+    publisher.down.store(true, Ordering::SeqCst);
+    let server = start_with(publisher.clone()).await;
+    let batch = json!([
+        {"type": "PostCreated", "data": {"id": "p1", "title": "Fruit"}},
+        comment_created("c1", "what a lovely post"),
+        comment_created("c2", "I prefer Orange."),
+    ]);
+    let client = reqwest::Client::new();
+    let deliver = || {
+        send(
+            client
+                .post(format!("{}/events/batch", server.url()))
+                .json(&batch),
+        )
+    };
+
+    let (status, body) = deliver().await;
+    assert_eq!(
+        status, 503,
+        "the decisions could not be published, so the batch must not be answered 2xx: {body}"
+    );
+    assert!(body["error"].is_string(), "the 503 is a JSON error: {body}");
+
+    publisher.down.store(false, Ordering::SeqCst);
+    let (status, body) = deliver().await;
+    assert_eq!((status, &body), (200, &json!({"status": "OK"})));
+    assert_eq!(
+        publisher.published_json(),
+        vec![
+            comment_moderated("c1", "what a lovely post", "approved"),
+            comment_moderated("c2", "I prefer Orange.", "rejected"),
+        ],
+        "once the batch is answered 200, each of its new comments has its decision published, in order"
+    );
+    server.stop().await;
+}
+
 /// What the bus does with an event, played by the test: deliver it until
 /// moderation answers 2xx, then forget it (chapter 3's at-least-once loop,
 /// without the pauses). Returns every answer, in order.

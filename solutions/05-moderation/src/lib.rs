@@ -6,6 +6,9 @@
 //!   publishes `CommentModerated {id,postId,status,content}` to the bus
 //!   *before* it answers 200; every other event type is answered 200
 //!   `{"status": "ignored"}`.
+//! - `POST /events/batch`: a JSON array of those events, each answered as
+//!   `POST /events` would; the decisions are published together before
+//!   the 200.
 //!
 //! Why no outbox, when posts and comments need one? Because the event we
 //! react to is our to-do list. If publishing fails we answer 503, the bus
@@ -16,8 +19,10 @@
 //! applies decisions idempotently, so a duplicate changes nothing.
 //!
 //! Modules: [`rule`] (the moderation rule), [`reaction`] (which event leads
-//! to which), [`handlers`] (the HTTP endpoint).
+//! to which), [`handlers`] (the HTTP endpoint), [`batch`] (many events in
+//! one request, each answered by that endpoint).
 
+pub mod batch;
 pub mod handlers;
 pub mod reaction;
 pub mod rule;
@@ -59,6 +64,7 @@ impl Config {
 pub fn app(publisher: Arc<dyn Publisher>) -> Router {
     let routes = Router::new()
         .route("/events", post(handlers::receive_event))
+        .route("/events/batch", post(batch::receive_events))
         .with_state(publisher);
     with_common_layers(routes, Readiness::ready())
 }
