@@ -183,11 +183,16 @@ fn read_rows(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
     Ok(fitting)
 }
 
-/// Deletes every row up to and including `seq`, in one commit.
+/// Deletes every row up to and including `seq`, in one commit that does
+/// not wait for the disk ([`blog_runtime::db::without_flush`]): lost in a
+/// power cut, the delete only means those events are sent again, which
+/// at-least-once delivery allows. The next durable commit flushes it.
 pub async fn delete_through(db: &ServiceDb, seq: i64) -> rusqlite::Result<()> {
     db.with_conn(move |conn| {
-        conn.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])?;
-        Ok(())
+        blog_runtime::db::without_flush(conn, |conn| {
+            conn.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])?;
+            Ok(())
+        })
     })
     .await
 }
