@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::events::{Handled, handle_event};
+use crate::lists::CommentList;
 use crate::post_lookup::PostLookup;
 use crate::store::Comment;
 #[allow(unused_imports)] // you will need `CommentContent` for TODO 5
@@ -65,7 +66,7 @@ pub async fn create_comment(
     State(state): State<AppState>,
     PostIdInPath(post_id): PostIdInPath,
     JsonBody(new_comment): JsonBody<NewComment>,
-) -> Result<(StatusCode, Json<Vec<Comment>>), CommentsError> {
+) -> Result<(StatusCode, CommentList), CommentsError> {
     // TODO 5: a comment is stored (as `pending`, with its event) only on a
     // post that `state.lookup` says exists, and the answer is 201 with the
     // post's comments (`comments_asks_posts_whether_the_post_exists`). A post

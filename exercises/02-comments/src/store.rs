@@ -3,20 +3,21 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use blog_events::outbox::{self, ServiceDb};
 use blog_events::{CommentCreated, CommentModerated, CommentStatus, CommentUpdated, Event};
 use blog_runtime::db::OpenError;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::lists::{CommentList, CommentLists};
 use crate::writer::Writer;
 use crate::{CommentContent, PostId};
 
 /// A comment as the API shows it. The post it belongs to is in the URL.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: String,
     pub content: String,
@@ -50,6 +51,9 @@ pub struct CommentStore {
     /// it, so an id in here is in the table. Bounded: beyond
     /// [`KNOWN_POSTS_KEPT`], the table answers for the others.
     known: Arc<RwLock<HashSet<String>>>,
+    /// The encoded comment lists of the posts written to lately: what a new
+    /// comment is answered with, without reading the list back ([`crate::lists`]).
+    lists: Arc<Mutex<CommentLists>>,
 }
 
 /// How many post ids [`CommentStore`] keeps in memory (about 50 bytes each).
@@ -77,11 +81,17 @@ impl CommentStore {
             db,
             writer: Arc::default(),
             known: Arc::default(),
+            lists: Arc::default(),
         })
     }
 
     fn writer(&self) -> &Writer {
-        self.writer.get_or_init(|| Writer::start(self.db.clone()))
+        self.writer.get_or_init(|| {
+            // A failed commit may have undone what the lists already show.
+            let lists = self.lists.clone();
+            let lost = Arc::new(move || blog_runtime::locks::lock(&lists).forget_all());
+            Writer::start(self.db.clone(), lost)
+        })
     }
 
     /// Runs `work` so that all the writes it makes share commits, and
@@ -115,7 +125,7 @@ impl CommentStore {
         &self,
         post_id: &PostId,
         content: CommentContent,
-    ) -> rusqlite::Result<Vec<Comment>> {
+    ) -> rusqlite::Result<CommentList> {
         let comment = Comment {
             id: new_id(),
             content: content.as_str().to_string(),
@@ -128,7 +138,8 @@ impl CommentStore {
             status: comment.status,
         });
         let post_id = post_id.as_str().to_string();
-        // The list is read in the same transaction, so it holds the new
+        let lists = self.lists.clone();
+        // The list is the one of the same transaction, so it holds the new
         // comment; it is answered once that transaction is on disk.
         self.writer()
             .write(move |conn| {
@@ -142,7 +153,13 @@ impl CommentStore {
                     ],
                 )?;
                 outbox::enqueue(conn, &event)?;
-                comments_of(conn, &post_id)
+                let mut lists = blog_runtime::locks::lock(&lists);
+                if let Some(list) = lists.append(&post_id, &comment) {
+                    return Ok(list);
+                }
+                let list = CommentList::encode(&comments_of(conn, &post_id)?);
+                lists.keep(&post_id, &list);
+                Ok(list)
             })
             .await
     }
@@ -170,6 +187,7 @@ impl CommentStore {
         decision: &CommentModerated,
     ) -> rusqlite::Result<Moderation> {
         let decision = decision.clone();
+        let lists = self.lists.clone();
         self.writer()
             .write(move |conn| {
                 let stored = conn
@@ -199,10 +217,16 @@ impl CommentStore {
                 let event = Event::CommentUpdated(CommentUpdated {
                     id: decision.id.clone(),
                     status: decision.status,
-                    post_id,
+                    post_id: post_id.clone(),
                     content,
                 });
                 outbox::enqueue(conn, &event)?;
+                // The post's list, if kept ready, shows the new status too.
+                blog_runtime::locks::lock(&lists).set_status(
+                    &post_id,
+                    &decision.id,
+                    decision.status,
+                );
                 Ok(Moderation::Updated)
             })
             .await

@@ -468,6 +468,10 @@ async fn a_changed_decision_is_applied_and_a_pending_one_is_not() {
         "rejected",
         "pending is not a decision"
     );
+    // The 201 of the next comment shows the same list as a GET: every decision in it.
+    let answered = comment(&client, &base, "p1", "and one more").await;
+    assert_eq!(answered, list(&client, &base, "p1").await);
+    assert_eq!(answered[0]["status"], "rejected", "{answered}");
     server.stop().await;
 }
 

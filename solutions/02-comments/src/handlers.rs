@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::events::{Handled, handle_event};
+use crate::lists::CommentList;
 use crate::post_lookup::PostLookup;
 use crate::store::Comment;
 use crate::{CommentContent, CommentStore, CommentsError, PostId};
@@ -64,7 +65,7 @@ pub async fn create_comment(
     State(state): State<AppState>,
     PostIdInPath(post_id): PostIdInPath,
     JsonBody(new_comment): JsonBody<NewComment>,
-) -> Result<(StatusCode, Json<Vec<Comment>>), CommentsError> {
+) -> Result<(StatusCode, CommentList), CommentsError> {
     // Cheap checks first, and all before touching the database: a comment we
     // would refuse anyway costs posts nothing, and is refused with the right
     // 422 even while posts is down.
@@ -73,7 +74,7 @@ pub async fn create_comment(
         return Err(CommentsError::UnknownPost(post_id.as_str().to_string()));
     }
     let comments = state.store.create(&post_id, content).await?;
-    Ok((StatusCode::CREATED, Json(comments)))
+    Ok((StatusCode::CREATED, comments))
 }
 // ANCHOR_END: create_comment
 

@@ -16,13 +16,14 @@
 //! Modules: [`content`] and [`post_id`] (what valid input is),
 //! [`post_lookup`] (how we know a post exists: our own table, or asking posts),
 //! [`events`] (what each event does), [`handlers`] (the HTTP endpoints),
-//! [`store`] (the database), [`writer`] (its group commit), [`error`] (how
-//! failures are answered).
+//! [`store`] (the database), [`writer`] (its group commit), [`lists`] (the
+//! answer to a new comment, kept ready), [`error`] (how failures are answered).
 
 pub mod content;
 pub mod error;
 pub mod events;
 pub mod handlers;
+pub mod lists;
 pub mod post_id;
 pub mod post_lookup;
 pub mod store;

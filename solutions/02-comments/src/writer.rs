@@ -21,6 +21,11 @@
 //!
 //! While a transaction is open the writer holds the database's lock, so the
 //! outbox relay never reads an event that is not committed yet.
+//!
+//! A write may also keep something in memory that mirrors the database (the
+//! encoded comment lists, [`crate::lists`]). When a transaction fails after
+//! its writes ran, the writer calls the `lost` function it was started
+//! with, so that memory forgets what the database did not keep.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -44,6 +49,8 @@ const MAX_GROUP: usize = 1000;
 /// that sends its result, once the commit's outcome is known.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 type Finish = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
+/// Called when writes that ran were undone after all (see the module's docs).
+pub type Lost = Arc<dyn Fn() + Send + Sync>;
 
 /// Why a commit failed, for every write that was in it.
 #[derive(Clone, Debug)]
@@ -92,6 +99,7 @@ enum Message {
 pub struct Writer {
     queue: mpsc::UnboundedSender<Message>,
     commits: Arc<AtomicU64>,
+    lost: Lost,
 }
 
 tokio::task_local! {
@@ -109,12 +117,17 @@ static UNITS: AtomicU64 = AtomicU64::new(1);
 
 impl Writer {
     /// Starts the writer of `db`. It ends once every `Writer` is dropped,
-    /// after answering what was queued.
-    pub fn start(db: ServiceDb) -> Writer {
+    /// after answering what was queued. It calls `lost` whenever writes that
+    /// ran are undone after all (a failed commit).
+    pub fn start(db: ServiceDb, lost: Lost) -> Writer {
         let (queue, waiting) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(db, waiting, commits.clone()));
-        Writer { queue, commits }
+        tokio::spawn(run(db, waiting, commits.clone(), lost.clone()));
+        Writer {
+            queue,
+            commits,
+            lost,
+        }
     }
 
     /// How many transactions with writes in them it has committed so far.
@@ -136,9 +149,11 @@ impl Writer {
             })
             .ok();
         let (answer, result) = oneshot::channel();
+        let lost = self.lost.clone();
         let job: Job = Box::new(move |conn| {
             // Without a connection the commit's error is the answer.
-            let outcome = conn.map_or_else(|| Err(stopped()), |conn| in_savepoint(conn, work));
+            let outcome =
+                conn.map_or_else(|| Err(stopped()), |conn| in_savepoint(conn, work, &*lost));
             Box::new(move |committed: Result<(), CommitError>| {
                 let _ = answer.send(committed.map_err(CommitError::into_error).and(outcome));
             })
@@ -185,21 +200,26 @@ fn stopped() -> rusqlite::Error {
 }
 
 /// Runs `work` in a savepoint: what it did is kept if it succeeds, undone
-/// if it fails or panics, and the transaction goes on either way.
+/// if it fails or panics, and the transaction goes on either way. If it
+/// succeeded but cannot be kept after all, `lost` is told.
 fn in_savepoint<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    lost: &dyn Fn(),
 ) -> rusqlite::Result<T> {
     conn.execute_batch("SAVEPOINT write")?;
     let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))) {
         Ok(outcome) => outcome,
         Err(panic) => {
             let _ = conn.execute_batch("ROLLBACK TO write; RELEASE write");
+            lost();
             std::panic::resume_unwind(panic)
         }
     };
     match &outcome {
-        Ok(_) => conn.execute_batch("RELEASE write")?,
+        Ok(_) => conn
+            .execute_batch("RELEASE write")
+            .inspect_err(|_| lost())?,
         Err(_) => conn.execute_batch("ROLLBACK TO write; RELEASE write")?,
     }
     outcome
@@ -209,21 +229,30 @@ async fn run(
     db: ServiceDb,
     mut waiting: mpsc::UnboundedReceiver<Message>,
     commits: Arc<AtomicU64>,
+    lost: Lost,
 ) {
     // Units whose writes were answered, then lost with a failed commit,
     // before they closed: their close must fail too.
-    let mut lost = Vec::new();
+    let mut lost_units = Vec::new();
     // Sleep until something waits (no polling), then hold the lock for one group.
     while let Some(first) = waiting.recv().await {
         let runtime = tokio::runtime::Handle::current();
+        let on_lost = lost.clone();
         let group = db.with_conn(move |conn| {
-            let wrote = run_group(conn, first, &mut waiting, &mut lost, &runtime);
-            Ok((waiting, lost, wrote))
+            let wrote = run_group(
+                conn,
+                first,
+                &mut waiting,
+                &mut lost_units,
+                &runtime,
+                &*on_lost,
+            );
+            Ok((waiting, lost_units, wrote))
         });
         let Ok((back, still_lost, wrote)) = group.await else {
             return;
         };
-        (waiting, lost) = (back, still_lost);
+        (waiting, lost_units) = (back, still_lost);
         if wrote {
             commits.fetch_add(1, Ordering::Relaxed);
             // Wake the relay: the group's events are committed.
@@ -240,6 +269,7 @@ fn run_group(
     waiting: &mut mpsc::UnboundedReceiver<Message>,
     lost: &mut Vec<u64>,
     runtime: &tokio::runtime::Handle,
+    on_lost: &dyn Fn(),
 ) -> bool {
     let mut group = Group::default();
     let begun = conn
@@ -288,6 +318,7 @@ fn run_group(
     };
     if committed.is_err() {
         lost.extend(group.open_units.iter().copied());
+        on_lost();
     }
     let wrote = committed.is_ok() && group.writes > 0;
     group.finish(committed);
@@ -358,5 +389,66 @@ impl Group {
         for durable in self.closed {
             let _ = durable.send(committed.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A database whose `COMMIT` fails on demand: a deferred foreign key is
+    /// checked only at the commit, after the write that breaks it ran fine.
+    fn database(dir: &std::path::Path) -> ServiceDb {
+        ServiceDb::open(
+            &dir.join("w.db"),
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE IF NOT EXISTS parents (id INTEGER PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS children (
+                 parent INTEGER REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED
+             );",
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_its_writes_and_tells_lost_a_good_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let told = Arc::new(AtomicUsize::new(0));
+        let counter = told.clone();
+        let writer = Writer::start(
+            database(dir.path()),
+            Arc::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        writer
+            .write(|conn| conn.execute("INSERT INTO parents (id) VALUES (1)", []))
+            .await
+            .unwrap();
+        assert_eq!(told.load(Ordering::SeqCst), 0, "nothing was lost");
+
+        // The write itself succeeds; the commit holding it does not.
+        let failed = writer
+            .write(|conn| conn.execute("INSERT INTO children (parent) VALUES (99)", []))
+            .await;
+        assert!(
+            failed.is_err(),
+            "a write whose commit failed is not acknowledged"
+        );
+        assert_eq!(told.load(Ordering::SeqCst), 1, "lost is told once");
+
+        // A write that fails on its own is undone in its savepoint: nothing
+        // it did was ever shown as done, so lost is not told.
+        let refused = writer
+            .write(|conn| conn.execute("INSERT INTO nowhere VALUES (1)", []))
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+        let children: i64 = writer
+            .write(|conn| conn.query_row("SELECT count(*) FROM children", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(children, 0, "the failed commit kept nothing");
     }
 }
