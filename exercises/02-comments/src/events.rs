@@ -6,7 +6,7 @@
 use blog_events::{CommentStatus, Event};
 
 use crate::CommentStore;
-use crate::store::Moderation;
+use crate::store::{Moderation, Tx};
 
 /// What handling an event amounted to; the handler answers `{"status": "OK"}`
 /// or `{"status": "ignored"}` accordingly (both with 200).
@@ -19,12 +19,13 @@ pub enum Handled {
 }
 
 // ANCHOR: handle_event
-/// Applies one event to the comments database.
-pub async fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Result<Handled> {
+/// Applies one event to the comments database, inside a write's
+/// transaction: that of one event alone, or that of a whole batch.
+pub fn apply_event(tx: &Tx<'_>, event: &Event) -> rusqlite::Result<Handled> {
     match event {
         // A post exists: remember it, so comments on it are accepted.
         Event::PostCreated(post) => {
-            store.remember_post(&post.id).await?;
+            tx.remember_post(&post.id)?;
             Ok(Handled::Applied)
         }
         // Moderation only ever decides approved or rejected; a "decision"
@@ -32,7 +33,7 @@ pub async fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Resu
         Event::CommentModerated(decision) if decision.status == CommentStatus::Pending => {
             Ok(Handled::Ignored)
         }
-        Event::CommentModerated(decision) => match store.apply_moderation(decision).await? {
+        Event::CommentModerated(decision) => match tx.apply_moderation(decision)? {
             Moderation::Updated | Moderation::AlreadyApplied => Ok(Handled::Applied),
             // Not one of our comments (another comments service, or a data
             // directory that was wiped): nothing to update, and retrying
@@ -47,3 +48,21 @@ pub async fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Resu
     }
 }
 // ANCHOR_END: handle_event
+
+/// Applies one event, and answers once what it wrote is on disk.
+pub async fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Result<Handled> {
+    let event = event.clone();
+    store.write(move |tx| apply_event(tx, &event)).await
+}
+
+/// Applies events in order, all in one transaction: one disk flush for the
+/// whole batch, answered once it is on disk. If one fails, none is kept
+/// (the bus sends them again; applying one twice changes nothing).
+pub async fn handle_events(
+    store: &CommentStore,
+    events: Vec<Event>,
+) -> rusqlite::Result<Vec<Handled>> {
+    store
+        .write(move |tx| events.iter().map(|event| apply_event(tx, event)).collect())
+        .await
+}

@@ -40,20 +40,35 @@ pub enum Moderation {
 /// Its methods are `async`: the SQLite work runs on a blocking thread (see
 /// [`ServiceDb`]), so a commit waiting for the disk never holds up the
 /// other requests. Every write goes through one [`Writer`], which commits
-/// the writes waiting together in one transaction (group commit).
+/// the writes waiting together in one transaction (group commit); inside
+/// that transaction a write sees the database as a [`Tx`].
 #[derive(Clone)]
 pub struct CommentStore {
     db: ServiceDb,
     /// Started by the first write, on the runtime that makes it.
     writer: Arc<OnceLock<Writer>>,
+    memory: Arc<Memory>,
+}
+
+/// What the store keeps in memory besides the database. Only writes change
+/// it, inside their transaction; a failed commit empties it (it is then
+/// read again from the file), so it never shows what the file does not hold.
+#[derive(Default)]
+struct Memory {
     /// Posts we know exist, so the check on every new comment needs no
-    /// query. Only this store writes `known_posts`, and never deletes from
-    /// it, so an id in here is in the table. Bounded: beyond
-    /// [`KNOWN_POSTS_KEPT`], the table answers for the others.
-    known: Arc<RwLock<HashSet<String>>>,
+    /// query. Bounded: beyond [`KNOWN_POSTS_KEPT`], the table answers for
+    /// the others.
+    known: RwLock<HashSet<String>>,
     /// The encoded comment lists of the posts written to lately: what a new
     /// comment is answered with, without reading the list back ([`crate::lists`]).
-    lists: Arc<Mutex<CommentLists>>,
+    lists: Mutex<CommentLists>,
+}
+
+impl Memory {
+    fn forget_all(&self) {
+        blog_runtime::locks::write(&self.known).clear();
+        blog_runtime::locks::lock(&self.lists).forget_all();
+    }
 }
 
 /// How many post ids [`CommentStore`] keeps in memory (about 50 bytes each).
@@ -80,41 +95,40 @@ impl CommentStore {
         Ok(CommentStore {
             db,
             writer: Arc::default(),
-            known: Arc::default(),
-            lists: Arc::default(),
+            memory: Arc::default(),
         })
     }
 
     fn writer(&self) -> &Writer {
         self.writer.get_or_init(|| {
-            // A failed commit may have undone what the lists already show.
-            let lists = self.lists.clone();
-            let lost = Arc::new(move || blog_runtime::locks::lock(&lists).forget_all());
-            Writer::start(self.db.clone(), lost)
+            // A failed commit may have undone what the memory already shows.
+            let memory = self.memory.clone();
+            Writer::start(self.db.clone(), Arc::new(move || memory.forget_all()))
         })
     }
 
-    /// Runs `work` so that all the writes it makes share commits, and
-    /// returns once they are all on disk: for a batch of events, which
-    /// would otherwise pay one disk flush per event (see [`Writer::one_commit`]).
-    pub async fn one_commit<T>(
+    /// Runs `work` in the writer's next transaction, and answers its result
+    /// once that transaction is on disk. Everything `work` writes is kept
+    /// or undone together.
+    pub async fn write<T: Send + 'static>(
         &self,
-        work: impl std::future::Future<Output = T>,
+        work: impl FnOnce(&Tx<'_>) -> rusqlite::Result<T> + Send + 'static,
     ) -> rusqlite::Result<T> {
-        self.writer().one_commit(work).await
+        let memory = self.memory.clone();
+        self.writer()
+            .write(move |conn| {
+                work(&Tx {
+                    conn,
+                    memory: &memory,
+                })
+            })
+            .await
     }
 
     /// How many transactions with writes the store has committed: a batch
-    /// of events shares one (or a few), not one per event.
+    /// of events shares one, not one per event.
     pub fn commits(&self) -> u64 {
         self.writer.get().map_or(0, Writer::commits)
-    }
-
-    fn remember_known(&self, post_id: &str) {
-        let mut known = blog_runtime::locks::write(&self.known);
-        if known.len() < KNOWN_POSTS_KEPT {
-            known.insert(post_id.to_string());
-        }
     }
 
     // ANCHOR: create
@@ -138,30 +152,22 @@ impl CommentStore {
             status: comment.status,
         });
         let post_id = post_id.as_str().to_string();
-        let lists = self.lists.clone();
         // The list is the one of the same transaction, so it holds the new
         // comment; it is answered once that transaction is on disk.
-        self.writer()
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO comments (id, post_id, content, status) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        comment.id,
-                        post_id,
-                        comment.content,
-                        comment.status.as_str()
-                    ],
-                )?;
-                outbox::enqueue(conn, &event)?;
-                let mut lists = blog_runtime::locks::lock(&lists);
-                if let Some(list) = lists.append(&post_id, &comment) {
-                    return Ok(list);
-                }
-                let list = CommentList::encode(&comments_of(conn, &post_id)?);
-                lists.keep(&post_id, &list);
-                Ok(list)
-            })
-            .await
+        self.write(move |tx| {
+            tx.conn.execute(
+                "INSERT INTO comments (id, post_id, content, status) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    comment.id,
+                    post_id,
+                    comment.content,
+                    comment.status.as_str()
+                ],
+            )?;
+            outbox::enqueue(tx.conn, &event)?;
+            tx.list_with(&post_id, &comment)
+        })
+        .await
     }
     // ANCHOR_END: create
 
@@ -173,85 +179,24 @@ impl CommentStore {
             .await
     }
 
-    // ANCHOR: apply_moderation
-    /// Stores moderation's decision and, if it changed anything, the
-    /// `CommentUpdated` event that announces it, in one write: both or
-    /// neither. (The [`Writer`] may commit it with other writes; that is
-    /// what lets a batch of decisions share one disk flush.)
-    ///
-    /// Idempotent: the bus delivers at least once, so the same decision may
-    /// arrive twice. The second time the status is already right, and we
-    /// neither write nor announce anything.
+    /// Stores moderation's decision: see [`Tx::apply_moderation`].
     pub async fn apply_moderation(
         &self,
         decision: &CommentModerated,
     ) -> rusqlite::Result<Moderation> {
         let decision = decision.clone();
-        let lists = self.lists.clone();
-        self.writer()
-            .write(move |conn| {
-                let stored = conn
-                    .query_row(
-                        "SELECT post_id, content, status FROM comments WHERE id = ?1",
-                        params![decision.id],
-                        |row| {
-                            Ok((
-                                row.get::<_, String>(0)?,
-                                row.get::<_, String>(1)?,
-                                status_at(row, 2)?,
-                            ))
-                        },
-                    )
-                    .optional()?;
-                let Some((post_id, content, status)) = stored else {
-                    return Ok(Moderation::UnknownComment);
-                };
-                if status == decision.status {
-                    return Ok(Moderation::AlreadyApplied);
-                }
-                conn.execute(
-                    "UPDATE comments SET status = ?1 WHERE id = ?2",
-                    params![decision.status.as_str(), decision.id],
-                )?;
-                // Our own copy of the comment is what we announce: we own it.
-                let event = Event::CommentUpdated(CommentUpdated {
-                    id: decision.id.clone(),
-                    status: decision.status,
-                    post_id: post_id.clone(),
-                    content,
-                });
-                outbox::enqueue(conn, &event)?;
-                // The post's list, if kept ready, shows the new status too.
-                blog_runtime::locks::lock(&lists).set_status(
-                    &post_id,
-                    &decision.id,
-                    decision.status,
-                );
-                Ok(Moderation::Updated)
-            })
-            .await
+        self.write(move |tx| tx.apply_moderation(&decision)).await
     }
-    // ANCHOR_END: apply_moderation
 
-    /// Remembers that a post exists. Remembering it twice changes nothing.
+    /// Remembers that a post exists: see [`Tx::remember_post`].
     pub async fn remember_post(&self, post_id: &str) -> rusqlite::Result<()> {
         let id = post_id.to_string();
-        self.writer()
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT OR IGNORE INTO known_posts (id) VALUES (?1)",
-                    params![id],
-                )?;
-                Ok(())
-            })
-            .await?;
-        self.remember_known(post_id);
-        Ok(())
+        self.write(move |tx| tx.remember_post(&id)).await
     }
 
     /// Whether a `PostCreated` for this post has reached us.
     pub async fn knows_post(&self, post_id: &PostId) -> rusqlite::Result<bool> {
-        if blog_runtime::locks::read(&self.known).contains(post_id.as_str()) {
+        if blog_runtime::locks::read(&self.memory.known).contains(post_id.as_str()) {
             return Ok(true);
         }
         let id = post_id.as_str().to_string();
@@ -266,7 +211,7 @@ impl CommentStore {
             })
             .await?;
         if known {
-            self.remember_known(post_id.as_str());
+            self.memory.remember_known(post_id.as_str());
         }
         Ok(known)
     }
@@ -274,6 +219,101 @@ impl CommentStore {
     /// The database and its outbox, for `/readyz` and the outbox relay.
     pub fn db(&self) -> &ServiceDb {
         &self.db
+    }
+}
+
+impl Memory {
+    fn remember_known(&self, post_id: &str) {
+        let mut known = blog_runtime::locks::write(&self.known);
+        if known.len() < KNOWN_POSTS_KEPT {
+            known.insert(post_id.to_string());
+        }
+    }
+}
+
+/// The comments database inside one of the writer's transactions: what a
+/// write can do there. Its methods are plain functions, not `async`: they
+/// run on the writer's thread, one after the other, so a whole batch of
+/// events is applied in one transaction ([`CommentStore::write`]).
+pub struct Tx<'a> {
+    conn: &'a Connection,
+    memory: &'a Memory,
+}
+
+impl Tx<'_> {
+    // ANCHOR: apply_moderation
+    /// Stores moderation's decision and, if it changed anything, the
+    /// `CommentUpdated` event that announces it, in one write: both or
+    /// neither. (The [`Writer`] may commit it with other writes; that is
+    /// what lets a batch of decisions share one disk flush.)
+    ///
+    /// Idempotent: the bus delivers at least once, so the same decision may
+    /// arrive twice. The second time the status is already right, and we
+    /// neither write nor announce anything.
+    pub fn apply_moderation(&self, decision: &CommentModerated) -> rusqlite::Result<Moderation> {
+        let stored = self
+            .conn
+            .query_row(
+                "SELECT post_id, content, status FROM comments WHERE id = ?1",
+                params![decision.id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        status_at(row, 2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((post_id, content, status)) = stored else {
+            return Ok(Moderation::UnknownComment);
+        };
+        if status == decision.status {
+            return Ok(Moderation::AlreadyApplied);
+        }
+        self.conn.execute(
+            "UPDATE comments SET status = ?1 WHERE id = ?2",
+            params![decision.status.as_str(), decision.id],
+        )?;
+        // Our own copy of the comment is what we announce: we own it.
+        let event = Event::CommentUpdated(CommentUpdated {
+            id: decision.id.clone(),
+            status: decision.status,
+            post_id: post_id.clone(),
+            content,
+        });
+        outbox::enqueue(self.conn, &event)?;
+        // The post's list, if kept ready, shows the new status too.
+        blog_runtime::locks::lock(&self.memory.lists).set_status(
+            &post_id,
+            &decision.id,
+            decision.status,
+        );
+        Ok(Moderation::Updated)
+    }
+    // ANCHOR_END: apply_moderation
+
+    /// Remembers that a post exists. Remembering it twice changes nothing.
+    pub fn remember_post(&self, post_id: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO known_posts (id) VALUES (?1)",
+            params![post_id],
+        )?;
+        self.memory.remember_known(post_id);
+        Ok(())
+    }
+
+    /// The post's list once `comment`, just stored, is in it: from memory
+    /// if the post's list is kept ready, else read from the database (and
+    /// kept from now on).
+    fn list_with(&self, post_id: &str, comment: &Comment) -> rusqlite::Result<CommentList> {
+        let mut lists = blog_runtime::locks::lock(&self.memory.lists);
+        if let Some(list) = lists.append(post_id, comment) {
+            return Ok(list);
+        }
+        let list = CommentList::encode(&comments_of(self.conn, post_id)?);
+        lists.keep(post_id, &list);
+        Ok(list)
     }
 }
 

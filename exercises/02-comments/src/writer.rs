@@ -10,14 +10,9 @@
 //! all. A write that fails (a full outbox) is rolled back to its savepoint
 //! and answered with its error; the others go on.
 //!
-//! One more case needs care: a batch from the bus (`POST /events/batch`).
-//! Its handler applies the events one after the other, each waiting for the
-//! one before, so they never wait for the writer *together*, and each would
-//! pay a flush of its own. [`Writer::one_commit`] runs the whole batch as
-//! one unit instead: its writes are answered as soon as they are done, in
-//! the writer's open transaction, and the batch is answered only once the
-//! commit holding all of them is on disk. "Acknowledged means on disk"
-//! still holds: the bus hears "OK" for a batch after its flush, never before.
+//! A batch of events from the bus (`POST /events/batch`) is one write: all
+//! its events are applied in one job, so the whole batch shares one commit,
+//! and the bus hears "OK" only once that commit is on disk.
 //!
 //! While a transaction is open the writer holds the database's lock, so the
 //! outbox relay never reads an event that is not committed yet.
@@ -29,17 +24,11 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use blog_events::outbox::ServiceDb;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
-
-/// The longest a batch may keep the transaction open between two of its
-/// writes before the writer commits what it has (the batch then goes on in
-/// a new transaction). Normally the next write comes within microseconds.
-const LONGEST_OPEN: Duration = Duration::from_millis(10);
 
 /// The most writes one transaction takes: bounds how long it holds the lock.
 const MAX_GROUP: usize = 1000;
@@ -84,36 +73,13 @@ impl CommitError {
     }
 }
 
-enum Message {
-    /// A write. `unit` names the [`Writer::one_commit`] it belongs to, if any.
-    Write { job: Job, unit: Option<u64> },
-    /// The unit is done: answer once everything it wrote is on disk.
-    Close {
-        unit: u64,
-        durable: oneshot::Sender<Result<(), CommitError>>,
-    },
-}
-
 /// The handlers' side of the writer; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    queue: mpsc::UnboundedSender<Message>,
+    queue: mpsc::UnboundedSender<Job>,
     commits: Arc<AtomicU64>,
     lost: Lost,
 }
-
-tokio::task_local! {
-    /// The [`Writer::one_commit`] the current task is running, if any.
-    static UNIT: Unit;
-}
-
-#[derive(Clone)]
-struct Unit {
-    id: u64,
-    wrote: Arc<AtomicBool>,
-}
-
-static UNITS: AtomicU64 = AtomicU64::new(1);
 
 impl Writer {
     /// Starts the writer of `db`. It ends once every `Writer` is dropped,
@@ -136,18 +102,11 @@ impl Writer {
     }
 
     /// Runs `work` in the writer's next transaction and answers its result
-    /// once that transaction is on disk. Inside [`Writer::one_commit`], it
-    /// answers as soon as `work` is done, and the unit waits for the disk.
+    /// once that transaction is on disk.
     pub async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> rusqlite::Result<T> {
-        let unit = UNIT
-            .try_with(|unit| {
-                unit.wrote.store(true, Ordering::SeqCst);
-                unit.id
-            })
-            .ok();
         let (answer, result) = oneshot::channel();
         let lost = self.lost.clone();
         let job: Job = Box::new(move |conn| {
@@ -158,37 +117,8 @@ impl Writer {
                 let _ = answer.send(committed.map_err(CommitError::into_error).and(outcome));
             })
         });
-        self.queue
-            .send(Message::Write { job, unit })
-            .map_err(|_| stopped())?;
+        self.queue.send(job).map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
-    }
-
-    /// Runs `work` (a handler, or part of one) so that all the writes it
-    /// makes share commits: each is answered once done, and this returns
-    /// only once all of them are on disk. If they cannot be made durable,
-    /// the answer is that error, whatever `work` answered.
-    pub async fn one_commit<T>(&self, work: impl Future<Output = T>) -> rusqlite::Result<T> {
-        let unit = Unit {
-            id: UNITS.fetch_add(1, Ordering::Relaxed),
-            wrote: Arc::default(),
-        };
-        let answer = UNIT.scope(unit.clone(), work).await;
-        if !unit.wrote.load(Ordering::SeqCst) {
-            return Ok(answer);
-        }
-        let (durable, on_disk) = oneshot::channel();
-        self.queue
-            .send(Message::Close {
-                unit: unit.id,
-                durable,
-            })
-            .map_err(|_| stopped())?;
-        match on_disk.await {
-            Ok(Ok(())) => Ok(answer),
-            Ok(Err(error)) => Err(error.into_error()),
-            Err(_) => Err(stopped()),
-        }
     }
 }
 
@@ -227,32 +157,21 @@ fn in_savepoint<T>(
 
 async fn run(
     db: ServiceDb,
-    mut waiting: mpsc::UnboundedReceiver<Message>,
+    mut waiting: mpsc::UnboundedReceiver<Job>,
     commits: Arc<AtomicU64>,
     lost: Lost,
 ) {
-    // Units whose writes were answered, then lost with a failed commit,
-    // before they closed: their close must fail too.
-    let mut lost_units = Vec::new();
     // Sleep until something waits (no polling), then hold the lock for one group.
     while let Some(first) = waiting.recv().await {
-        let runtime = tokio::runtime::Handle::current();
-        let on_lost = lost.clone();
+        let lost = lost.clone();
         let group = db.with_conn(move |conn| {
-            let wrote = run_group(
-                conn,
-                first,
-                &mut waiting,
-                &mut lost_units,
-                &runtime,
-                &*on_lost,
-            );
-            Ok((waiting, lost_units, wrote))
+            let wrote = run_group(conn, first, &mut waiting, &*lost);
+            Ok((waiting, wrote))
         });
-        let Ok((back, still_lost, wrote)) = group.await else {
+        let Ok((back, wrote)) = group.await else {
             return;
         };
-        (waiting, lost_units) = (back, still_lost);
+        waiting = back;
         if wrote {
             commits.fetch_add(1, Ordering::Relaxed);
             // Wake the relay: the group's events are committed.
@@ -261,135 +180,41 @@ async fn run(
     }
 }
 
-/// One transaction: the first message and everything that follows while
-/// it is open. Answers whether anything was committed.
+/// One transaction: the first write and every write waiting behind it.
+/// Answers whether anything was committed.
 fn run_group(
     conn: &Connection,
-    first: Message,
-    waiting: &mut mpsc::UnboundedReceiver<Message>,
-    lost: &mut Vec<u64>,
-    runtime: &tokio::runtime::Handle,
-    on_lost: &dyn Fn(),
+    first: Job,
+    waiting: &mut mpsc::UnboundedReceiver<Job>,
+    lost: &dyn Fn(),
 ) -> bool {
-    let mut group = Group::default();
     let begun = conn
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| CommitError::new(&e));
+    let mut finishes = Vec::new();
     let mut next = Some(first);
-    loop {
-        while let Some(message) = next.take() {
-            match message {
-                Message::Close { unit, durable } if lost.contains(&unit) => {
-                    lost.retain(|id| *id != unit);
-                    let _ = durable.send(Err(CommitError {
-                        code: rusqlite::ErrorCode::SystemIoFailure,
-                        message: "an earlier commit of this batch failed".into(),
-                    }));
-                }
-                message if begun.is_ok() => group.take(conn, message),
-                // Nothing can be written: every write and unit fails.
-                message => group.refuse(message),
-            }
-            if group.writes >= MAX_GROUP {
-                break;
-            }
+    while let Some(job) = next.take() {
+        // Without a transaction nothing can be written: every write gets
+        // the error that prevented it.
+        finishes.push(job(begun.as_ref().ok().map(|()| conn)));
+        if finishes.len() < MAX_GROUP {
             next = waiting.try_recv().ok();
         }
-        // Commit unless only units are open, nobody waits for the disk, and
-        // the next write of one of them is (probably) on its way.
-        if group.writes < MAX_GROUP && group.may_wait() {
-            let deadline = Instant::now() + LONGEST_OPEN;
-            let more = runtime
-                .block_on(async { tokio::time::timeout_at(deadline.into(), waiting.recv()).await });
-            if let Ok(Some(message)) = more {
-                next = Some(message);
-                continue;
-            }
-        }
-        break;
     }
     let committed = match begun {
         Ok(()) => conn.execute_batch("COMMIT").map_err(|error| {
             let _ = conn.execute_batch("ROLLBACK");
             tracing::error!(%error, "could not commit comments' writes");
+            lost();
             CommitError::new(&error)
         }),
         Err(error) => Err(error),
     };
-    if committed.is_err() {
-        lost.extend(group.open_units.iter().copied());
-        on_lost();
+    let wrote = committed.is_ok();
+    for finish in finishes {
+        finish(committed.clone());
     }
-    let wrote = committed.is_ok() && group.writes > 0;
-    group.finish(committed);
     wrote
-}
-
-/// What one transaction holds so far.
-#[derive(Default)]
-struct Group {
-    /// How to answer each write, once the commit is done.
-    finishes: Vec<Finish>,
-    /// Units that wrote in this transaction and are not closed yet.
-    open_units: Vec<u64>,
-    /// Units closed: they wait for the commit.
-    closed: Vec<oneshot::Sender<Result<(), CommitError>>>,
-    writes: usize,
-    /// Whether a write outside any unit waits for the commit.
-    plain_waiting: bool,
-}
-
-impl Group {
-    fn take(&mut self, conn: &Connection, message: Message) {
-        match message {
-            Message::Write { job, unit } => {
-                self.writes += 1;
-                let finish = job(Some(conn));
-                match unit {
-                    // A unit's write is answered now; the unit waits at its close.
-                    Some(id) => {
-                        finish(Ok(()));
-                        if !self.open_units.contains(&id) {
-                            self.open_units.push(id);
-                        }
-                    }
-                    None => {
-                        self.plain_waiting = true;
-                        self.finishes.push(finish);
-                    }
-                }
-            }
-            Message::Close { unit, durable } => {
-                self.open_units.retain(|open| *open != unit);
-                self.closed.push(durable);
-            }
-        }
-    }
-
-    /// The transaction did not begin: the write is not run, and the commit's
-    /// error (the same one) answers it.
-    fn refuse(&mut self, message: Message) {
-        match message {
-            Message::Write { job, .. } => {
-                self.writes += 1;
-                self.finishes.push(job(None));
-            }
-            Message::Close { durable, .. } => self.closed.push(durable),
-        }
-    }
-
-    fn may_wait(&self) -> bool {
-        !self.open_units.is_empty() && !self.plain_waiting && self.closed.is_empty()
-    }
-
-    fn finish(self, committed: Result<(), CommitError>) {
-        for finish in self.finishes {
-            finish(committed.clone());
-        }
-        for durable in self.closed {
-            let _ = durable.send(committed.clone());
-        }
-    }
 }
 
 #[cfg(test)]
@@ -450,5 +275,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(children, 0, "the failed commit kept nothing");
+    }
+
+    #[tokio::test]
+    async fn writes_waiting_together_share_one_commit_and_a_failing_one_is_alone_in_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::start(database(dir.path()), Arc::new(|| {}));
+        writer
+            .write(|conn| conn.execute("INSERT INTO parents (id) VALUES (1)", []))
+            .await
+            .unwrap();
+        let before = writer.commits();
+        let writes: Vec<_> = (0..50)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer
+                        .write(move |conn| {
+                            if n == 7 {
+                                conn.execute("INSERT INTO nowhere VALUES (1)", [])
+                            } else {
+                                conn.execute("INSERT INTO children (parent) VALUES (1)", [])
+                            }
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut failed = 0;
+        for write in writes {
+            failed += usize::from(write.await.unwrap().is_err());
+        }
+        assert_eq!(failed, 1, "only the bad write fails");
+        let commits = writer.commits() - before;
+        assert!(commits < 25, "50 writes took {commits} commits");
+        let children: i64 = writer
+            .write(|conn| conn.query_row("SELECT count(*) FROM children", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(children, 49);
     }
 }

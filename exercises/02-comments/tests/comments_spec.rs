@@ -637,12 +637,11 @@ async fn a_batch_of_events_is_applied_in_order_and_shares_commits() {
         );
     }
     comment(&client, &base, "p2", "the batch's post is known").await;
-    // One commit per event would be 42; the writer shares them. (Not
-    // always exactly one: a batch paused too long between two events
-    // commits what it has so far.)
-    assert!(
-        commits * 4 <= batch.len() as u64,
-        "{commits} commits for a batch of {} events: its writes should share commits",
+    // One commit per event would be 42: the whole batch is one write.
+    assert_eq!(
+        commits,
+        1,
+        "{commits} commits for a batch of {} events: they should share one",
         batch.len()
     );
     server.stop().await;

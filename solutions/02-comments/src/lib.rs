@@ -35,9 +35,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use blog_events::HttpBus;
 use blog_runtime::{PageOrigins, Server, Service, Settings, SettingsError, with_common_layers};
@@ -107,29 +104,11 @@ pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins)
     // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
-        .route(
-            "/events/batch",
-            post(handlers::receive_events)
-                .layer(middleware::from_fn_with_state(store.clone(), in_one_commit)),
-        )
+        .route("/events/batch", post(handlers::receive_events))
         .with_state(handlers::AppState { store, lookup });
     with_common_layers(routes, readiness)
 }
 // ANCHOR_END: app
-
-/// A batch of events is applied one event after the other, but answered
-/// only once all it wrote is on disk, in one commit rather than one per
-/// event (see [`writer`]).
-async fn in_one_commit(
-    State(store): State<CommentStore>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match store.one_commit(next.run(request)).await {
-        Ok(response) => response,
-        Err(error) => CommentsError::from(error).into_response(),
-    }
-}
 
 /// Opens the database, starts the outbox relay and serves until stopped.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
