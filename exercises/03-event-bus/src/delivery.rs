@@ -43,7 +43,7 @@ use crate::subscribers::Subscriber;
 
 /// How many events a task reads from the log at once; also how often (in
 /// events) it saves its cursor.
-pub const PAGE: usize = 100;
+pub const PAGE: usize = 500;
 /// The first pause after a failed delivery ...
 pub const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// ... about doubling up to this, so a subscriber that comes back is served

@@ -26,8 +26,8 @@ use rusqlite::{Connection, params};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The most events one request carries.
-const BATCH: usize = 64;
+/// The most events one request carries: as many as the bus takes at once.
+const BATCH: usize = crate::handlers::MAX_BATCH_EVENTS;
 /// Keeps each request well under the services' 64 KiB body limit.
 const MAX_BATCH_BYTES: usize = 48 * 1024;
 /// An empty outbox is looked at again after this long even if nobody rang:
