@@ -43,6 +43,12 @@ pub trait Publisher: Send + Sync + 'static {
     }
 }
 
+/// The most events one `POST /events/batch` carries, to the bus or from it.
+pub const MAX_BATCH_EVENTS: usize = 256;
+/// The most bytes of events one batch carries: well under the services'
+/// 64 KiB body limit.
+pub const MAX_BATCH_BYTES: usize = 48 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("the event bus could not be reached: {0}")]
@@ -108,22 +114,81 @@ impl Publisher for HttpBus {
 
     fn publish_all<'a>(&'a self, events: &'a [Event]) -> PublishFuture<'a> {
         Box::pin(async move {
-            if events.len() > 1 && self.batches.load(Ordering::Relaxed) {
-                let body = serde_json::to_string(events).expect("events always serialise");
+            let mut rest = events;
+            while rest.len() > 1 && self.batches.load(Ordering::Relaxed) {
+                // As many as one batch may carry; the rest in the next ones, in order.
+                let (body, taken) = batch_body(rest);
                 match self.post(&format!("{}/batch", self.events_url), body).await {
+                    Ok(()) => rest = &rest[taken..],
                     Err(PublishError::Refused {
                         status: 404 | 405, ..
                     }) => {
                         // A bus without batches (the Node one): one by one from now on.
                         self.batches.store(false, Ordering::Relaxed);
                     }
-                    other => return other,
+                    Err(error) => return Err(error),
                 }
             }
-            for event in events {
+            for event in rest {
                 self.publish(event).await?;
             }
             Ok(())
         })
+    }
+}
+
+/// The JSON array of the first events that fit in one batch (at most
+/// [`MAX_BATCH_EVENTS`] and [`MAX_BATCH_BYTES`], always at least one), and
+/// how many it holds.
+fn batch_body(events: &[Event]) -> (String, usize) {
+    let mut body = String::from("[");
+    let mut taken = 0;
+    for event in events.iter().take(MAX_BATCH_EVENTS) {
+        let one = event.to_json();
+        if taken > 0 && body.len() + one.len() + 2 > MAX_BATCH_BYTES {
+            break;
+        }
+        if taken > 0 {
+            body.push(',');
+        }
+        body.push_str(&one);
+        taken += 1;
+    }
+    body.push(']');
+    (body, taken)
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::PostCreated;
+
+    fn post(n: usize, title_len: usize) -> Event {
+        Event::PostCreated(PostCreated {
+            id: format!("p{n}"),
+            title: "t".repeat(title_len),
+        })
+    }
+
+    #[test]
+    fn a_batch_body_holds_at_most_the_events_and_bytes_the_bus_takes() {
+        let many: Vec<Event> = (0..600).map(|n| post(n, 5)).collect();
+        let (body, taken) = batch_body(&many);
+        assert_eq!(taken, MAX_BATCH_EVENTS);
+        let parsed: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed.len(), taken);
+        assert_eq!(parsed[255]["data"]["id"], "p255");
+
+        let big: Vec<Event> = (0..100).map(|n| post(n, 2000)).collect();
+        let (body, taken) = batch_body(&big);
+        assert!(body.len() <= MAX_BATCH_BYTES, "{} bytes", body.len());
+        assert!((20..100).contains(&taken), "{taken}");
+
+        let huge = [post(0, 100_000)];
+        assert_eq!(
+            batch_body(&huge).1,
+            1,
+            "one event always goes, whatever its size"
+        );
     }
 }

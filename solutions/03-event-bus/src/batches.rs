@@ -26,8 +26,10 @@
 use crate::delivery::DeliveryError;
 use crate::log::{StoredEvent, WireEvent};
 
-/// Keep each batch well under the subscribers' 64 KiB body limit.
-const MAX_BATCH_BYTES: usize = 48 * 1024;
+/// Keep each batch well under the subscribers' 64 KiB body limit, and
+/// no longer than the bus itself takes: a subscriber may publish one event
+/// for each it was sent (moderation does), in one batch.
+use blog_events::publish::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 
 /// What a delivery task knows about batching to its subscriber.
 pub struct Batches {
@@ -120,11 +122,11 @@ impl Batches {
 }
 
 /// The JSON array of as many of `events` as fit in [`MAX_BATCH_BYTES`]
-/// (at least one), and the seq of the last one in it.
+/// and [`MAX_BATCH_EVENTS`] (at least one), and the seq of the last one in it.
 fn encode(events: &[StoredEvent], log_id: &str) -> (Vec<u8>, u64) {
     let mut body = vec![b'['];
     let mut last = 0;
-    for event in events {
+    for event in events.iter().take(MAX_BATCH_EVENTS) {
         let one = serde_json::to_vec(&WireEvent { event, log_id }).expect("events serialise");
         if last != 0 && body.len() + one.len() + 2 > MAX_BATCH_BYTES {
             break;
@@ -184,6 +186,14 @@ mod tests {
         // One event is always sent, however big.
         let (_, last) = encode(&[event(7, &"x".repeat(100_000))], "log-1");
         assert_eq!(last, 7);
+        // Small events: no more than the bus itself would take in one batch.
+        let small: Vec<StoredEvent> = (1..=500).map(|n| event(n, "x")).collect();
+        let (body, last) = encode(&small, "log-1");
+        let batch: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (batch.len(), last),
+            (MAX_BATCH_EVENTS, MAX_BATCH_EVENTS as u64)
+        );
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub async fn publish_event(
 // ANCHOR_END: publish_event
 
 /// The most events one `POST /events/batch` may carry.
-pub const MAX_BATCH_EVENTS: usize = 256;
+pub const MAX_BATCH_EVENTS: usize = blog_events::publish::MAX_BATCH_EVENTS;
 
 /// Answer to `POST /events/batch`: the numbers given, in order.
 #[derive(Debug, Serialize)]
