@@ -13,12 +13,14 @@
 //!   every decision that changed a status, through an outbox, so they reach
 //!   the bus even if it is down at that moment.
 //!
-//! Modules: [`content`] and [`post_id`] (what valid input is),
+//! Modules: [`backlog`] (pushing back while behind on the bus),
+//! [`content`] and [`post_id`] (what valid input is),
 //! [`post_lookup`] (how we know a post exists: our own table, or asking posts),
 //! [`events`] (what each event does), [`handlers`] (the HTTP endpoints),
 //! [`store`] (the database), [`writer`] (its group commit), [`lists`] (the
 //! answer to a new comment, kept ready), [`error`] (how failures are answered).
 
+pub mod backlog;
 pub mod content;
 pub mod error;
 pub mod events;
@@ -35,10 +37,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::handler::Handler;
+use axum::middleware;
 use axum::routing::{get, post};
 use blog_events::HttpBus;
 use blog_runtime::{PageOrigins, Server, Service, Settings, SettingsError, with_common_layers};
 
+pub use backlog::Backlog;
 pub use content::CommentContent;
 pub use error::CommentsError;
 pub use post_id::PostId;
@@ -97,14 +102,25 @@ pub fn app(store: CommentStore, lookup: Arc<dyn PostLookup>, page: &PageOrigins)
     let readiness = store.db().readiness();
     // The route the blog's web page calls: only it answers CORS, and only
     // to the page's own origin (chapter 6 says why).
+    // While comments is far behind on the bus's events, new comments wait
+    // (503, `Retry-After`) and it catches up first (see [`backlog`]).
+    let backlog = Backlog::default();
     let page_routes = page.with_cors(Router::new().route(
         "/posts/{id}/comments",
-        get(handlers::list_comments).post(handlers::create_comment),
+        get(handlers::list_comments).post(handlers::create_comment.layer(
+            middleware::from_fn_with_state(backlog.clone(), backlog::refuse_while_behind),
+        )),
     ));
     // Not a page route, so without CORS: only the bus sends events.
     let routes = page_routes
         .route("/events", post(handlers::receive_event))
-        .route("/events/batch", post(handlers::receive_events))
+        .route(
+            "/events/batch",
+            post(handlers::receive_events).layer(middleware::from_fn_with_state(
+                backlog,
+                backlog::note_backlog,
+            )),
+        )
         .with_state(handlers::AppState { store, lookup });
     with_common_layers(routes, readiness)
 }

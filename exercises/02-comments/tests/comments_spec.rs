@@ -646,3 +646,50 @@ async fn a_batch_of_events_is_applied_in_order_and_shares_commits() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn far_behind_on_the_bus_comments_pushes_back_new_comments_until_it_caught_up() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_comments(data.path(), Setup::default()).await;
+    let client = client();
+    let base = server.url();
+    let batch = |backlog: u64| {
+        client
+            .post(format!("{base}/events/batch"))
+            .header(comments::backlog::BACKLOG_HEADER, backlog)
+            .json(&json!([{"type": "PostCreated", "data": {"id": "p1", "title": "a post"}}]))
+    };
+    let (status, body) = send(batch(comments::backlog::MAX_BACKLOG + 5_000)).await;
+    expect_status("POST /events/batch", status, &body, 200);
+
+    // The bus says comments is far behind: a new comment is not taken now.
+    let (response, body) = {
+        let response = client
+            .post(format!("{base}/posts/p1/comments"))
+            .json(&json!({"content": "too soon"}))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let status = response.status().as_u16();
+        (
+            (status, retry_after),
+            response.json::<Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(response.0, 503, "{body}");
+    assert!(response.1.is_some(), "a 503 says when to come back");
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(
+        list(&client, &base, "p1").await,
+        json!([]),
+        "nothing stored"
+    );
+
+    // Caught up: the door opens again.
+    let (status, body) = send(batch(0)).await;
+    expect_status("POST /events/batch", status, &body, 200);
+    let listed = comment(&client, &base, "p1", "now then").await;
+    assert_eq!(listed[0]["content"], "now then");
+    server.stop().await;
+}

@@ -284,6 +284,7 @@ impl Delivery {
         if self.batches.taken(event.seq) {
             return Ok(Ok(()));
         }
+        let head = *self.head.borrow();
         let Delivery {
             batches,
             client,
@@ -294,7 +295,7 @@ impl Delivery {
         } = self;
         let wire = WireEvent { event, log_id };
         let outcome = async {
-            match batches.deliver_from(client, event.seq, log_id).await {
+            match batches.deliver_from(client, event.seq, log_id, head).await {
                 Some(outcome) => outcome,
                 None => deliver(client, events_url, &wire).await,
             }

@@ -31,6 +31,12 @@ use crate::log::{StoredEvent, WireEvent};
 /// for each it was sent (moderation does), in one batch.
 use blog_events::publish::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 
+/// On every batch: how many events of the log come after it, that is, how
+/// far the subscriber is behind once it has taken the batch. A subscriber
+/// may use it to slow down its own intake while it catches up (comments
+/// does, chapter 3); others ignore it.
+pub const BACKLOG_HEADER: &str = "x-bus-backlog";
+
 /// What a delivery task knows about batching to its subscriber.
 pub struct Batches {
     batch_url: String,
@@ -85,12 +91,15 @@ impl Batches {
 
     /// Tries to deliver the page from `seq` on in one request. `None` when
     /// the event must go alone: nothing after it on the page, a subscriber
-    /// without batches, or a batch with it was refused for good.
+    /// without batches, or a batch with it was refused for good. `head` is
+    /// the newest seq in the log: the batch tells the subscriber how many
+    /// events still wait for it after this one ([`BACKLOG_HEADER`]).
     pub async fn deliver_from(
         &mut self,
         client: &reqwest::Client,
         seq: u64,
         log_id: &str,
+        head: u64,
     ) -> Option<Result<(), DeliveryError>> {
         if !self.accepted || seq <= self.alone_through {
             return None;
@@ -100,7 +109,7 @@ impl Batches {
         if last == seq {
             return None;
         }
-        let outcome = post(client, &self.batch_url, body).await;
+        let outcome = post(client, &self.batch_url, body, head.saturating_sub(last)).await;
         match &outcome {
             Ok(()) => self.taken_through = last,
             Err(DeliveryError::Refused {
@@ -141,10 +150,16 @@ fn encode(events: &[StoredEvent], log_id: &str) -> (Vec<u8>, u64) {
     (body, last)
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<(), DeliveryError> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    backlog: u64,
+) -> Result<(), DeliveryError> {
     let response = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(BACKLOG_HEADER, backlog)
         .body(body)
         .send()
         .await?;
