@@ -211,6 +211,35 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_batch_tells_the_subscriber_how_many_events_wait_after_it() {
+        use axum::http::HeaderMap;
+        let (seen, mut told) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
+        let app = axum::Router::new().route(
+            "/events/batch",
+            axum::routing::post(move |headers: HeaderMap| {
+                let backlog = headers
+                    .get(BACKLOG_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_string);
+                let _ = seen.send(backlog);
+                async { "{\"status\":\"OK\"}" }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut batches = Batches::new(&url);
+        batches.remember_page(&[event(5, "a"), event(6, "b"), event(7, "c")]);
+        let outcome = batches
+            .deliver_from(&reqwest::Client::new(), 5, "log-1", 10)
+            .await;
+        assert!(matches!(outcome, Some(Ok(()))), "{outcome:?}");
+        // The batch held 5 to 7; the log goes up to 10.
+        assert_eq!(told.recv().await.unwrap().as_deref(), Some("3"));
+        server.abort();
+    }
+
     #[test]
     fn only_events_of_the_current_page_count_as_taken() {
         let mut batches = Batches::new("http://x");
