@@ -85,7 +85,7 @@ impl HttpBus {
 }
 
 impl HttpBus {
-    async fn post(&self, url: &str, body: String) -> Result<(), PublishError> {
+    async fn post(&self, url: &str, body: impl Into<reqwest::Body>) -> Result<(), PublishError> {
         let response = self
             .client
             .post(url)
@@ -117,7 +117,7 @@ impl Publisher for HttpBus {
             let mut rest = events;
             while rest.len() > 1 && self.batches.load(Ordering::Relaxed) {
                 // As many as one batch may carry; the rest in the next ones, in order.
-                let (body, taken) = batch_body(rest);
+                let (body, taken) = json_batch(rest);
                 match self.post(&format!("{}/batch", self.events_url), body).await {
                     Ok(()) => rest = &rest[taken..],
                     Err(PublishError::Refused {
@@ -137,24 +137,24 @@ impl Publisher for HttpBus {
     }
 }
 
-/// The JSON array of the first events that fit in one batch (at most
+/// The JSON array of the first `items` that fit in one batch (at most
 /// [`MAX_BATCH_EVENTS`] and [`MAX_BATCH_BYTES`], always at least one), and
-/// how many it holds.
-fn batch_body(events: &[Event]) -> (String, usize) {
-    let mut body = String::from("[");
+/// how many it holds. For what the bus is sent and what it delivers alike.
+pub fn json_batch<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> (Vec<u8>, usize) {
+    let mut body = vec![b'['];
     let mut taken = 0;
-    for event in events.iter().take(MAX_BATCH_EVENTS) {
-        let one = event.to_json();
+    for item in items.into_iter().take(MAX_BATCH_EVENTS) {
+        let one = serde_json::to_vec(&item).expect("events always serialise");
         if taken > 0 && body.len() + one.len() + 2 > MAX_BATCH_BYTES {
             break;
         }
         if taken > 0 {
-            body.push(',');
+            body.push(b',');
         }
-        body.push_str(&one);
+        body.extend_from_slice(&one);
         taken += 1;
     }
-    body.push(']');
+    body.push(b']');
     (body, taken)
 }
 
@@ -173,20 +173,20 @@ mod batch_tests {
     #[test]
     fn a_batch_body_holds_at_most_the_events_and_bytes_the_bus_takes() {
         let many: Vec<Event> = (0..600).map(|n| post(n, 5)).collect();
-        let (body, taken) = batch_body(&many);
+        let (body, taken) = json_batch(&many);
         assert_eq!(taken, MAX_BATCH_EVENTS);
-        let parsed: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed.len(), taken);
         assert_eq!(parsed[255]["data"]["id"], "p255");
 
         let big: Vec<Event> = (0..100).map(|n| post(n, 2000)).collect();
-        let (body, taken) = batch_body(&big);
+        let (body, taken) = json_batch(&big);
         assert!(body.len() <= MAX_BATCH_BYTES, "{} bytes", body.len());
         assert!((20..100).contains(&taken), "{taken}");
 
         let huge = [post(0, 100_000)];
         assert_eq!(
-            batch_body(&huge).1,
+            json_batch(&huge).1,
             1,
             "one event always goes, whatever its size"
         );

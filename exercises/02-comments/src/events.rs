@@ -58,11 +58,12 @@ pub async fn handle_event(store: &CommentStore, event: &Event) -> rusqlite::Resu
 /// Applies events in order, all in one transaction: one disk flush for the
 /// whole batch, answered once it is on disk. If one fails, none is kept
 /// (the bus sends them again; applying one twice changes nothing).
-pub async fn handle_events(
-    store: &CommentStore,
-    events: Vec<Event>,
-) -> rusqlite::Result<Vec<Handled>> {
+pub async fn handle_events(store: &CommentStore, events: Vec<Event>) -> rusqlite::Result<()> {
     store
-        .write(move |tx| events.iter().map(|event| apply_event(tx, event)).collect())
+        .write(move |tx| {
+            events
+                .iter()
+                .try_for_each(|event| apply_event(tx, event).map(drop))
+        })
         .await
 }

@@ -17,8 +17,7 @@
 //! and a report older than [`FRESH_FOR`] counts for nothing: pushing back
 //! is only ever for a backlog we know is there now.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -37,43 +36,21 @@ pub const FRESH_FOR: Duration = Duration::from_secs(2);
 /// The header the bus sets on every batch.
 pub use event_bus::batches::BACKLOG_HEADER;
 
-/// The last backlog the bus reported, and when. Cheap to clone.
-#[derive(Clone)]
-pub struct Backlog(Arc<Reported>);
-
-struct Reported {
-    events: AtomicU64,
-    /// Milliseconds after `start` of the last report; 0: none yet.
-    at_ms: AtomicU64,
-    start: Instant,
-}
-
-impl Default for Backlog {
-    fn default() -> Self {
-        Backlog(Arc::new(Reported {
-            events: AtomicU64::new(0),
-            at_ms: AtomicU64::new(0),
-            start: Instant::now(),
-        }))
-    }
-}
+/// The last backlog the bus reported, and when (none yet: `None`). Cheap
+/// to clone.
+#[derive(Clone, Default)]
+pub struct Backlog(Arc<Mutex<Option<(u64, Instant)>>>);
 
 impl Backlog {
     /// The bus says `events` wait after the batch comments has just applied.
     pub fn report(&self, events: u64) {
-        let now = self.0.start.elapsed().as_millis() as u64 + 1;
-        self.0.events.store(events, Ordering::Relaxed);
-        self.0.at_ms.store(now, Ordering::Relaxed);
+        *blog_runtime::locks::lock(&self.0) = Some((events, Instant::now()));
     }
 
     /// Whether comments is too far behind, by a fresh report, to take more.
     pub fn too_far_behind(&self) -> bool {
-        let at = self.0.at_ms.load(Ordering::Relaxed);
-        if at == 0 {
-            return false;
-        }
-        let age = (self.0.start.elapsed().as_millis() as u64 + 1).saturating_sub(at);
-        age <= FRESH_FOR.as_millis() as u64 && self.0.events.load(Ordering::Relaxed) > MAX_BACKLOG
+        matches!(*blog_runtime::locks::lock(&self.0),
+            Some((events, at)) if events > MAX_BACKLOG && at.elapsed() <= FRESH_FOR)
     }
 }
 
@@ -130,12 +107,11 @@ mod tests {
 
     #[test]
     fn a_stale_report_counts_for_nothing() {
-        // A report made just after a start three seconds ago.
-        let old = Backlog(Arc::new(Reported {
-            events: AtomicU64::new(1_000_000),
-            at_ms: AtomicU64::new(1),
-            start: Instant::now() - FRESH_FOR - Duration::from_secs(1),
-        }));
+        // A report made three seconds ago.
+        let old = Backlog(Arc::new(Mutex::new(Some((
+            1_000_000,
+            Instant::now() - FRESH_FOR - Duration::from_secs(1),
+        )))));
         assert!(!old.too_far_behind());
         old.report(1_000_000);
         assert!(old.too_far_behind(), "the same backlog, reported now");

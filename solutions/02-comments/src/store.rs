@@ -65,6 +65,13 @@ struct Memory {
 }
 
 impl Memory {
+    fn remember_known(&self, post_id: &str) {
+        let mut known = blog_runtime::locks::write(&self.known);
+        if known.len() < KNOWN_POSTS_KEPT {
+            known.insert(post_id.to_string());
+        }
+    }
+
     fn forget_all(&self) {
         blog_runtime::locks::write(&self.known).clear();
         blog_runtime::locks::lock(&self.lists).forget_all();
@@ -219,15 +226,6 @@ impl CommentStore {
     /// The database and its outbox, for `/readyz` and the outbox relay.
     pub fn db(&self) -> &ServiceDb {
         &self.db
-    }
-}
-
-impl Memory {
-    fn remember_known(&self, post_id: &str) {
-        let mut known = blog_runtime::locks::write(&self.known);
-        if known.len() < KNOWN_POSTS_KEPT {
-            known.insert(post_id.to_string());
-        }
     }
 }
 

@@ -26,9 +26,11 @@
 use crate::delivery::DeliveryError;
 use crate::log::{StoredEvent, WireEvent};
 
-/// Keep each batch well under the subscribers' 64 KiB body limit, and
-/// no longer than the bus itself takes: a subscriber may publish one event
-/// for each it was sent (moderation does), in one batch.
+// Batches stay well under the subscribers' 64 KiB body limit, and no
+// longer than the bus itself takes: a subscriber may publish one event for
+// each it was sent (moderation does), in one batch.
+use blog_events::publish::json_batch;
+#[cfg(test)]
 use blog_events::publish::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 
 /// On every batch: how many events of the log come after it, that is, how
@@ -130,24 +132,14 @@ impl Batches {
     }
 }
 
-/// The JSON array of as many of `events` as fit in [`MAX_BATCH_BYTES`]
-/// and [`MAX_BATCH_EVENTS`] (at least one), and the seq of the last one in it.
+/// The JSON array of as many of `events` as fit in one batch (at least
+/// one, see [`json_batch`]), and the seq of the last one in it.
 fn encode(events: &[StoredEvent], log_id: &str) -> (Vec<u8>, u64) {
-    let mut body = vec![b'['];
-    let mut last = 0;
-    for event in events.iter().take(MAX_BATCH_EVENTS) {
-        let one = serde_json::to_vec(&WireEvent { event, log_id }).expect("events serialise");
-        if last != 0 && body.len() + one.len() + 2 > MAX_BATCH_BYTES {
-            break;
-        }
-        if last != 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&one);
-        last = event.seq;
-    }
-    body.push(b']');
-    (body, last)
+    let (body, taken) = json_batch(events.iter().map(|event| WireEvent { event, log_id }));
+    (
+        body,
+        taken.checked_sub(1).map_or(0, |last| events[last].seq),
+    )
 }
 
 async fn post(
