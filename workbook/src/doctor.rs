@@ -491,6 +491,17 @@ pub fn fake_program(dir: &Path, name: &str, stdout: &str, code: i32) {
     std::fs::write(&path, format!("#!/bin/sh\necho '{stdout}'\nexit {code}\n"))
         .expect("write fake");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod fake");
+    // Another test thread forking at this moment holds our write handle
+    // until its child execs, and running the fake then fails with "text
+    // file busy" (ETXTBSY). Return only once the fake can run.
+    for _ in 0..100 {
+        match std::process::Command::new(&path).output() {
+            Err(error) if error.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => return,
+        }
+    }
 }
 
 #[cfg(test)]
