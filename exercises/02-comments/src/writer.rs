@@ -98,7 +98,7 @@ impl Writer {
 
     /// How many transactions with writes in them it has committed so far.
     pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.commits.load(Ordering::SeqCst)
     }
 
     /// Runs `work` in the writer's next transaction and answers its result
@@ -163,9 +163,9 @@ async fn run(
 ) {
     // Sleep until something waits (no polling), then hold the lock for one group.
     while let Some(first) = waiting.recv().await {
-        let lost = lost.clone();
+        let (lost, counted) = (lost.clone(), commits.clone());
         let group = db.with_conn(move |conn| {
-            let wrote = run_group(conn, first, &mut waiting, &*lost);
+            let wrote = run_group(conn, first, &mut waiting, &*lost, &counted);
             Ok((waiting, wrote))
         });
         let Ok((back, wrote)) = group.await else {
@@ -173,7 +173,6 @@ async fn run(
         };
         waiting = back;
         if wrote {
-            commits.fetch_add(1, Ordering::Relaxed);
             // Wake the relay: the group's events are committed.
             db.ring();
         }
@@ -181,12 +180,14 @@ async fn run(
 }
 
 /// One transaction: the first write and every write waiting behind it.
-/// Answers whether anything was committed.
+/// Answers whether anything was committed; a commit is counted in `commits`
+/// before its writes hear of it, so whoever was answered sees it counted.
 fn run_group(
     conn: &Connection,
     first: Job,
     waiting: &mut mpsc::UnboundedReceiver<Job>,
     lost: &dyn Fn(),
+    commits: &AtomicU64,
 ) -> bool {
     let begun = conn
         .execute_batch("BEGIN IMMEDIATE")
@@ -211,6 +212,9 @@ fn run_group(
         Err(error) => Err(error),
     };
     let wrote = committed.is_ok();
+    if wrote {
+        commits.fetch_add(1, Ordering::SeqCst);
+    }
     for finish in finishes {
         finish(committed.clone());
     }
