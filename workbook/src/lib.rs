@@ -5,6 +5,7 @@
 //!   (`[package.metadata.workbook]` in its Cargo.toml).
 //! - [`testrun`]: runs an exercise's tests with cargo and reads the outcome.
 //! - [`book`]: builds the mdBook in-process and serves it on localhost.
+//! - [`links`]: checks every link and anchor of the built book.
 //! - [`hints`]: reads an exercise's hints, one step at a time.
 //! - [`runner`]: the watch loop and the commands that move around.
 //! - [`state`]: the learner's progress file.
@@ -18,6 +19,7 @@ pub mod book;
 pub mod doctor;
 pub mod exercises;
 pub mod hints;
+pub mod links;
 pub mod runner;
 pub mod state;
 pub mod system;
