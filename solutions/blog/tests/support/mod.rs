@@ -23,6 +23,51 @@ pub enum Bus {
 pub struct Blog {
     pub system: RunningSystem,
     pub cluster: Option<NatsCluster>,
+    /// Prints what the services warned about if the test fails.
+    _logs: LogsOnFailure,
+}
+
+/// The services' log folder, shown when a test fails: a timing that fails
+/// once in many runs can then be read from that one run's output.
+/// The NATS nodes' logs are in the second folder, if there is one.
+pub struct LogsOnFailure(pub Vec<std::path::PathBuf>);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut files: Vec<_> = self
+            .0
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(dir).ok())
+            .flatten()
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "log"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            // Warnings, errors and (NATS) leader changes, the last 40: the
+            // other lines are many.
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|line| {
+                    ["WARN", "ERROR", "[WRN]", "[ERR]", "leader"]
+                        .iter()
+                        .any(|mark| line.contains(mark))
+                })
+                .collect();
+            eprintln!(
+                "--- {} ({} warnings and errors, the last 40) ---",
+                file.display(),
+                lines.len()
+            );
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
 }
 
 impl Blog {
@@ -65,7 +110,14 @@ impl Blog {
             .launch()
             .await
             .expect("every service starts and answers /healthz");
-        Some(Blog { system, cluster })
+        Some(Blog {
+            system,
+            cluster,
+            _logs: LogsOnFailure(vec![
+                data.path().join("logs"),
+                data.path().join("data/nats"),
+            ]),
+        })
     }
 
     /// Stops the services (the client first), then the cluster.
