@@ -27,9 +27,9 @@ pub struct Blog {
     _logs: LogsOnFailure,
 }
 
-/// The services' log folder, shown when a test fails: a timing that fails
-/// once in many runs can then be read from that one run's output.
-/// The NATS nodes' logs are in the second folder, if there is one.
+/// The log folders (the services', the NATS nodes'), shown when a test
+/// fails: a timing that fails once in many runs can then be read from that
+/// one run's output.
 pub struct LogsOnFailure(pub Vec<std::path::PathBuf>);
 
 impl Drop for LogsOnFailure {
@@ -59,7 +59,7 @@ impl Drop for LogsOnFailure {
                 })
                 .collect();
             eprintln!(
-                "--- {} ({} warnings and errors, the last 40) ---",
+                "--- {} ({} warnings, errors and leader changes; the last 40) ---",
                 file.display(),
                 lines.len()
             );
