@@ -46,6 +46,12 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// How often the server says it is still there during a pull.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// How long one attempt to open the consumer may wait for an answer.
+const REOPEN_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest pause between two attempts: a new leader is found within
+/// about two seconds of its election.
+const REOPEN_LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
 /// Header of a parked event: why the consumer gave up on it.
 pub const LAST_ERROR_HEADER: &str = "Blog-Last-Error";
 /// Header of a parked event: its sequence number in `BLOG_EVENTS`.
@@ -204,7 +210,12 @@ pub fn spawn_consumer(
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pauses = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut pauses = Backoff::new(Duration::from_millis(100), REOPEN_LONGEST_PAUSE);
+        // Opening asks the consumer's leader. During an election nobody
+        // answers, and a request is not answered later either: give up on
+        // it sooner than on a publish, and ask again.
+        let mut control = js.clone();
+        control.set_timeout(REOPEN_TIMEOUT);
         let mut first = true;
         // The sequence to settle before `settings.caught_up` turns true.
         let mut catch_up_to = None;
@@ -213,7 +224,7 @@ pub fn spawn_consumer(
             // Replaying from the start is for the service's start, not for
             // every reconnection: the model in memory is still there.
             replay.replay_from_start &= first;
-            let messages = match open_consumer(&js, &replay).await {
+            let messages = match open_consumer(&control, &replay).await {
                 // Short pulls with heartbeats: when the node that leads
                 // this consumer dies, a missed heartbeat tells us within
                 // seconds, and the next pull finds the new leader.
@@ -223,7 +234,7 @@ pub fn spawn_consumer(
                         .as_ref()
                         .filter(|done| !done.load(Ordering::SeqCst));
                     if let Some(done) = waiting.filter(|_| catch_up_to.is_none()) {
-                        match catch_up_target(&js, &mut consumer).await {
+                        match catch_up_target(&control, &mut consumer).await {
                             Ok(Some(last)) => catch_up_to = Some(last),
                             Ok(None) => done.store(true, Ordering::SeqCst),
                             // Asked again at the next opening.

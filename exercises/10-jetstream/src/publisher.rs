@@ -61,13 +61,7 @@ impl JetStreamPublisher {
     /// decides the same way every time, so a decision made again after a
     /// crash has the same id and is dropped as a duplicate.
     pub fn event_message_id(&self, event: &Event) -> String {
-        let about = match event {
-            Event::PostCreated(post) => &post.id,
-            Event::CommentCreated(comment) => &comment.id,
-            Event::CommentModerated(comment) => &comment.id,
-            Event::CommentUpdated(comment) => &comment.id,
-        };
-        format!("{}-{}-{about}", self.service, event.kind())
+        format!("{}-{}-{}", self.service, event.kind(), about(event))
     }
 
     // ANCHOR: publish
@@ -100,12 +94,13 @@ impl Publisher for JetStreamPublisher {
     // ANCHOR: waves
     fn publish_outbox<'a>(&'a self, ids: &'a [i64], events: &'a [Event]) -> PublishFuture<'a> {
         Box::pin(async move {
-            // In waves: rows about different posts together, a post's rows
-            // one wave after another, each wave acknowledged before the
-            // next is sent. If one fails, none after its wave is sent, so a
-            // post's events (the post, a comment, its update) keep the
-            // outbox's order in the stream. Events about different posts
-            // never had an order consumers could rely on.
+            // In waves: rows about different things (posts, comments)
+            // together, the rows about one thing one wave after another,
+            // each wave acknowledged before the next is sent. If one
+            // fails, none after its wave is sent, so a comment's events
+            // (its creation, its update) keep the outbox's order in the
+            // stream. Consumers never relied on an order between
+            // different things (chapter 10 says why).
             let mut rest = 0;
             while rest < events.len() {
                 let wave = rest + first_wave(&events[rest..]);
@@ -127,23 +122,86 @@ impl Publisher for JetStreamPublisher {
     // ANCHOR_END: waves
 }
 
-/// The post an event is about: the order that matters is per post.
-fn post_of(event: &Event) -> &str {
+/// The id of what an event is about, a post or a comment: the order that
+/// matters is per thing (a comment's update after its creation).
+fn about(event: &Event) -> &str {
     match event {
         Event::PostCreated(post) => &post.id,
-        Event::CommentCreated(comment) => &comment.post_id,
-        Event::CommentModerated(comment) => &comment.post_id,
-        Event::CommentUpdated(comment) => &comment.post_id,
+        Event::CommentCreated(comment) => &comment.id,
+        Event::CommentModerated(comment) => &comment.id,
+        Event::CommentUpdated(comment) => &comment.id,
     }
 }
 
-/// How many of `events`, from the first, are each about a different post:
+/// How many of `events`, from the first, are each about a different thing:
 /// they can be published at once (at least one).
 fn first_wave(events: &[Event]) -> usize {
-    let mut posts = std::collections::HashSet::new();
+    let mut things = std::collections::HashSet::new();
     events
         .iter()
-        .take_while(|event| posts.insert(post_of(event)))
+        .take_while(|event| things.insert(about(event)))
         .count()
         .max(1)
+}
+
+#[cfg(test)]
+mod wave_tests {
+    use blog_events::{CommentCreated, CommentStatus, CommentUpdated, PostCreated};
+
+    use super::*;
+
+    fn created(id: &str, post: &str) -> Event {
+        Event::CommentCreated(CommentCreated {
+            id: id.to_string(),
+            content: format!("comment {id}"),
+            post_id: post.to_string(),
+            status: CommentStatus::Pending,
+        })
+    }
+
+    fn updated(id: &str, post: &str) -> Event {
+        Event::CommentUpdated(CommentUpdated {
+            id: id.to_string(),
+            status: CommentStatus::Approved,
+            post_id: post.to_string(),
+            content: format!("comment {id}"),
+        })
+    }
+
+    fn post(id: &str) -> Event {
+        Event::PostCreated(PostCreated {
+            id: id.to_string(),
+            title: format!("post {id}"),
+        })
+    }
+
+    #[test]
+    fn comments_of_one_post_go_in_one_wave() {
+        let events: Vec<Event> = (0..50).map(|n| created(&format!("c{n}"), "p1")).collect();
+        assert_eq!(
+            first_wave(&events),
+            50,
+            "each comment is a thing of its own: none waits for another's ack"
+        );
+    }
+
+    #[test]
+    fn a_comments_update_waits_for_the_wave_with_its_creation() {
+        let events = vec![
+            created("c1", "p1"),
+            created("c2", "p1"),
+            updated("c1", "p1"),
+            created("c3", "p1"),
+        ];
+        assert_eq!(first_wave(&events), 2, "c1's update must not overtake c1");
+        assert_eq!(first_wave(&events[2..]), 2);
+    }
+
+    #[test]
+    fn posts_go_together_and_a_wave_is_never_empty() {
+        let events = vec![post("p1"), post("p2")];
+        assert_eq!(first_wave(&events), 2);
+        assert_eq!(first_wave(&events[..1]), 1);
+        assert_eq!(first_wave(&[]), 1);
+    }
 }
