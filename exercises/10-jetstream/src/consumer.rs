@@ -211,11 +211,13 @@ pub fn spawn_consumer(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut pauses = Backoff::new(Duration::from_millis(100), REOPEN_LONGEST_PAUSE);
-        // Opening asks the consumer's leader. During an election nobody
-        // answers, and a request is not answered later either: give up on
-        // it sooner than on a publish, and ask again.
-        let mut control = js.clone();
-        control.set_timeout(REOPEN_TIMEOUT);
+        // Opening it again asks the consumer's leader. During an election
+        // nobody answers, and a request is not answered later either: give
+        // up on it sooner than on a publish, and ask again. Not the first
+        // opening: creating a consumer takes the cluster longer, and a
+        // query replica deletes and creates its consumer at every attempt.
+        let mut reopen = js.clone();
+        reopen.set_timeout(REOPEN_TIMEOUT);
         let mut first = true;
         // The sequence to settle before `settings.caught_up` turns true.
         let mut catch_up_to = None;
@@ -224,7 +226,8 @@ pub fn spawn_consumer(
             // Replaying from the start is for the service's start, not for
             // every reconnection: the model in memory is still there.
             replay.replay_from_start &= first;
-            let messages = match open_consumer(&control, &replay).await {
+            let control = if first { &js } else { &reopen };
+            let messages = match open_consumer(control, &replay).await {
                 // Short pulls with heartbeats: when the node that leads
                 // this consumer dies, a missed heartbeat tells us within
                 // seconds, and the next pull finds the new leader.
@@ -234,7 +237,7 @@ pub fn spawn_consumer(
                         .as_ref()
                         .filter(|done| !done.load(Ordering::SeqCst));
                     if let Some(done) = waiting.filter(|_| catch_up_to.is_none()) {
-                        match catch_up_target(&control, &mut consumer).await {
+                        match catch_up_target(control, &mut consumer).await {
                             Ok(Some(last)) => catch_up_to = Some(last),
                             Ok(None) => done.store(true, Ordering::SeqCst),
                             // Asked again at the next opening.
