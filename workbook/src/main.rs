@@ -109,9 +109,13 @@ enum Command {
         /// Posts the comments are spread over.
         #[arg(long, default_value_t = 50)]
         posts: usize,
+        /// Comments the read model holds, at least, when `GET /posts` is
+        /// timed (the bench writes more first if the other phases left fewer).
+        #[arg(long, default_value_t = 50_000)]
+        read_comments: usize,
         /// Measure instead how far behind the query service is: comments
         /// written one at a time, each timed until query shows it.
-        #[arg(long, conflicts_with_all = ["seconds", "clients", "rate", "posts"])]
+        #[arg(long, conflicts_with_all = ["seconds", "clients", "rate", "posts", "read_comments"])]
         lag: bool,
         /// With --lag: how many comments to write.
         #[arg(long, default_value_t = 200, requires = "lag")]
@@ -237,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
             clients,
             rate,
             posts,
+            read_comments,
             lag,
             comments,
             mine,
@@ -250,6 +255,7 @@ fn run(cli: Cli) -> Result<()> {
                     clients,
                     rate,
                     posts,
+                    read_comments,
                 })
             };
             tokio::runtime::Runtime::new()?

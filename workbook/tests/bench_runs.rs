@@ -25,6 +25,8 @@ async fn a_one_second_bench_prints_all_six_figures() {
         clients: 4,
         rate: 20,
         posts: 2,
+        // More than a one-second run writes, so that the bench tops it up.
+        read_comments: 3_000,
     };
     let report = tokio::time::timeout(Duration::from_secs(240), measure(plan, settings))
         .await
@@ -49,6 +51,19 @@ async fn a_one_second_bench_prints_all_six_figures() {
             "{label:?} line without its figure: {line}"
         );
     }
+    let reads = report
+        .lines()
+        .find(|l| l.starts_with("reads      :"))
+        .unwrap();
+    let held: usize = reads
+        .split(" with ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no comment count in {reads:?}"));
+    assert!(
+        held >= 3_000,
+        "the reads were timed with {held} comments in the model, fewer than asked for"
+    );
     for service in blog_catalogue::Service::ALL {
         let per_service = report
             .lines()
