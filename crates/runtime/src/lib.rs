@@ -21,11 +21,13 @@
 //!   commit is on disk before the service acknowledges anything;
 //!   [`db::check_writable`] for readiness.
 //! - [`locks`]: locks that a panicking request does not poison.
+//! - [`memory::limit_malloc_arenas`]: a small allocator footprint.
 
 mod backoff;
 pub mod db;
 mod http;
 pub mod locks;
+pub mod memory;
 mod server;
 mod settings;
 
@@ -61,6 +63,7 @@ where
     F: Future<Output = Result<Server, E>>,
     E: Display,
 {
+    memory::limit_malloc_arenas();
     init_tracing();
     let config = match from_env() {
         Ok(config) => config,

@@ -58,8 +58,19 @@ fn cli() -> clap::Command {
         })
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Before the runtime starts its threads.
+    blog_runtime::memory::limit_malloc_arenas();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run_command()),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run_command() {
     let matches = cli().get_matches();
     let service = matches
         .subcommand_name()
