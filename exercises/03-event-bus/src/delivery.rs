@@ -14,9 +14,10 @@
 //!   event *parked*: set aside on disk ([`crate::parked`]), to be
 //!   redelivered once it is fixed, while the events after it go on;
 //! - **nothing lost on restart**: the cursor is on disk, so after a restart
-//!   the task resumes where it was. It is saved once per page rather than
-//!   after every event, so a crash may re-send up to a page of events; that
-//!   is allowed (consumers are idempotent), losing one is not;
+//!   the task resumes where it was. It is written once a page of events,
+//!   or [`SAVE_EVERY`], has gone by, rather than after every event, so a
+//!   crash may re-send that much; that is allowed (consumers are
+//!   idempotent), losing one is not;
 //! - **isolation**: one task per subscriber, so a subscriber that is down
 //!   only delays itself, never the others.
 //!
@@ -44,6 +45,13 @@ use crate::subscribers::Subscriber;
 /// How many events a task reads from the log at once; also how often (in
 /// events) it saves its cursor.
 pub const PAGE: usize = 500;
+/// The longest a task keeps a moved cursor unwritten, unless a page of
+/// events goes by first. Each write is a transaction on the log's file, and
+/// while it holds SQLite's write lock the writer's commit must wait (and
+/// the other way round: SQLite's busy handler then sleeps a millisecond or
+/// more). A task that wrote its cursor every time it caught up did so
+/// hundreds of times a second under load, and every new event paid for it.
+pub const SAVE_EVERY: Duration = Duration::from_millis(250);
 /// The first pause after a failed delivery ...
 pub const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// ... about doubling up to this, so a subscriber that comes back is served
@@ -182,6 +190,7 @@ pub fn spawn_delivery(
         shutdown,
         delivered: 0,
         saved: 0,
+        saved_at: tokio::time::Instant::now(),
     };
     tokio::spawn(delivery.run())
 }
@@ -206,8 +215,11 @@ struct Delivery {
     redelivery_asked: bool,
     /// The last seq the subscriber acknowledged (or that was parked) ...
     delivered: u64,
-    /// ... and the last one written to disk (may lag by up to a page).
+    /// ... and the last one written to disk (may lag by up to a page, or
+    /// [`SAVE_EVERY`]) ...
     saved: u64,
+    /// ... at this moment.
+    saved_at: tokio::time::Instant,
 }
 
 /// Told to the loop when the bus is stopping.
@@ -219,7 +231,7 @@ impl Delivery {
         // The loop only ends when the bus stops ...
         let _ = self.deliver_everything().await;
         // ... then keep what was achieved, so a restart resends nothing.
-        self.save_progress().await;
+        self.save_now().await;
     }
 
     // ANCHOR: deliver_everything
@@ -314,7 +326,7 @@ impl Delivery {
             tracing::warn!(subscriber = %name, seq = event.seq, %error, "delivery failed; retrying with backoff");
             // The subscriber may stay away for long: keep what it has
             // already taken, so a crash meanwhile does not resend it.
-            self.save_progress().await;
+            self.save_now().await;
         } else {
             tracing::debug!(subscriber = %name, seq = event.seq, %error, attempts, "delivery failed again");
         }
@@ -395,19 +407,25 @@ impl Delivery {
     /// Sleeps until the writer has committed an event after our cursor, or
     /// someone asks to redeliver the parked events.
     async fn wait_for_newer_events(&mut self) -> Result<(), Stopping> {
-        // Caught up: a good moment to save the cursor.
-        self.save_progress().await;
         let delivered = self.delivered;
-        tokio::select! {
-            newer = self.head.wait_for(|&newest| newest > delivered) => {
-                // An error means the writer is gone: the bus is stopping.
-                newer.map(|_| ()).map_err(|_| Stopping)
+        loop {
+            // Caught up: the cursor is written once the task has been idle
+            // for the rest of `SAVE_EVERY`, unless newer events come first.
+            let unsaved = self.delivered != self.saved;
+            let save_at = self.saved_at + SAVE_EVERY;
+            tokio::select! {
+                newer = self.head.wait_for(|&newest| newest > delivered) => {
+                    // An error means the writer is gone: the bus is stopping.
+                    return newer.map(|_| ()).map_err(|_| Stopping);
+                }
+                asked = self.redeliver.changed() => {
+                    self.redelivery_asked = true;
+                    return asked.map_err(|_| Stopping);
+                }
+                _ = stopped(&mut self.shutdown) => return Err(Stopping),
+                _ = tokio::time::sleep_until(save_at), if unsaved => {}
             }
-            asked = self.redeliver.changed() => {
-                self.redelivery_asked = true;
-                asked.map_err(|_| Stopping)
-            }
-            _ = stopped(&mut self.shutdown) => Err(Stopping),
+            self.save_now().await;
         }
     }
 
@@ -429,14 +447,28 @@ impl Delivery {
         Ok(cursor)
     }
 
+    /// Writes the cursor once it is a page of events, or [`SAVE_EVERY`],
+    /// ahead of what is on disk; until then only `GET /subscribers` shows
+    /// it. An idle task writes it a moment later (`wait_for_newer_events`),
+    /// a stopping one at once.
+    async fn save_progress(&mut self) {
+        self.subscriber.record_cursor(self.delivered);
+        let ahead = self.delivered.saturating_sub(self.saved);
+        if ahead >= PAGE as u64 || self.saved_at.elapsed() >= SAVE_EVERY {
+            self.save_now().await;
+        }
+    }
+
     /// Writes the cursor if it moved since the last save. A failure only
     /// means some events may be sent twice, so it is logged, not fatal.
-    async fn save_progress(&mut self) {
+    async fn save_now(&mut self) {
         self.subscriber.record_cursor(self.delivered);
         if self.delivered == self.saved {
             return;
         }
         let (url, delivered) = (self.subscriber.url.clone(), self.delivered);
+        // Failed or not, the next try is `SAVE_EVERY` away.
+        self.saved_at = tokio::time::Instant::now();
         match with_db(&self.db, move |conn| {
             log::save_cursor(conn, &url, delivered)
         })

@@ -151,3 +151,49 @@ async fn events_acknowledged_before_a_kill_9_survive_and_are_delivered() {
     drop(bus); // kill_on_drop
     subscriber.stop().await;
 }
+
+/// A busy delivery task writes its cursor only now and then (a page of
+/// events, or `SAVE_EVERY`, whichever comes first), so a kill under load
+/// resends a little. An idle one must not leave it behind: a moment after
+/// the subscriber has everything, the cursor is on disk, and a bus killed
+/// then resends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_bus_has_written_its_cursor_before_a_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let subscriber = FakeService::start("the subscriber").await;
+    let mut bus = spawn_bus(data.path(), &subscriber.url()).await;
+    for n in 1..=50 {
+        publish(&client, &bus.url, "Counted", json!({ "n": n })).await;
+    }
+    subscriber.wait_for_all("the subscriber", 50).await;
+    // Idle now: give the task its moment to write the cursor, then SIGKILL.
+    tokio::time::sleep(event_bus::delivery::SAVE_EVERY * 4).await;
+    bus.child
+        .kill()
+        .await
+        .expect("the bus process can be killed");
+    let before_the_kill = subscriber.received().len();
+
+    let bus = spawn_bus(data.path(), &subscriber.url()).await;
+    publish(&client, &bus.url, "Counted", json!({ "n": 51 })).await;
+    wait_until(
+        "the subscriber has received seq 51 after the restart",
+        PATIENCE,
+        async || subscriber.received_seqs().contains(&51),
+    )
+    .await;
+    let resent: Vec<u64> = subscriber.received_seqs()[before_the_kill..]
+        .iter()
+        .copied()
+        .filter(|&seq| seq <= 50)
+        .collect();
+    assert!(
+        resent.is_empty(),
+        "the bus sat idle for {:?} with every event delivered, then was killed; after the restart \
+         it resent {resent:?}: an idle delivery task must write its cursor (wait_for_newer_events)",
+        event_bus::delivery::SAVE_EVERY * 4
+    );
+    drop(bus); // kill_on_drop
+    subscriber.stop().await;
+}
