@@ -365,18 +365,19 @@ async fn reads(client: &reqwest::Client, system: &RunningSystem, comments: usize
     Ok(Reads { times, comments })
 }
 
+/// Query's `GET /posts`, decoded.
+async fn read_model(client: &reqwest::Client, system: &RunningSystem) -> Result<Value> {
+    let url = format!("{}/posts", system.url(Service::Query));
+    Ok(client.get(url).send().await?.json().await?)
+}
+
 /// How many comments query's `GET /posts` shows, and how many of them are
 /// final (approved or rejected).
 async fn count_comments(
     client: &reqwest::Client,
     system: &RunningSystem,
 ) -> Result<(usize, usize)> {
-    let model: Value = client
-        .get(format!("{}/posts", system.url(Service::Query)))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let model = read_model(client, system).await?;
     let comments = || {
         model
             .as_object()
@@ -607,12 +608,7 @@ async fn throughput(
     let created = created.lock().await.clone();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let model: Value = client
-            .get(format!("{}/posts", system.url(Service::Query)))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let model = read_model(client, system).await?;
         let done = model
             .as_object()
             .into_iter()
