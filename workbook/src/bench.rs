@@ -348,8 +348,8 @@ struct Reads {
 }
 
 /// Times query's `GET /posts` twenty times in a row, the model holding
-/// `comments` comments. The first read after the last change builds the
-/// cached body; the others share it.
+/// `comments` comments and no longer changing: every read is answered from
+/// the encoded body query keeps between changes.
 async fn reads(client: &reqwest::Client, system: &RunningSystem, comments: usize) -> Result<Reads> {
     let url = format!("{}/posts", system.url(Service::Query));
     let mut times = Vec::new();

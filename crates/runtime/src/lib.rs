@@ -21,7 +21,8 @@
 //!   commit is on disk before the service acknowledges anything;
 //!   [`db::check_writable`] for readiness.
 //! - [`locks`]: locks that a panicking request does not poison.
-//! - [`memory::limit_malloc_arenas`]: a small allocator footprint.
+//! - [`service_runtime`]: the async runtime, with a small allocator
+//!   footprint ([`memory::limit_malloc_arenas`]).
 
 mod backoff;
 pub mod db;
@@ -63,7 +64,6 @@ where
     F: Future<Output = Result<Server, E>>,
     E: Display,
 {
-    memory::limit_malloc_arenas();
     init_tracing();
     let config = match from_env() {
         Ok(config) => config,
@@ -72,7 +72,7 @@ where
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match service_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -94,6 +94,14 @@ where
     })
 }
 // ANCHOR_END: serve_from_env
+
+/// The async runtime a service process runs on: tokio's, with a thread per
+/// core, started after [`memory::limit_malloc_arenas`] (which must come
+/// before any thread). Call it once, in `main`.
+pub fn service_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    memory::limit_malloc_arenas();
+    tokio::runtime::Runtime::new()
+}
 
 /// Reads an environment variable as text, falling back to a default that
 /// works on localhost. For a value that must be parsed, use [`Settings`],

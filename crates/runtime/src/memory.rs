@@ -13,8 +13,8 @@
 /// The most malloc arenas a service's threads share.
 pub const MALLOC_ARENAS: i32 = 2;
 
-/// Caps glibc's arenas at [`MALLOC_ARENAS`]; call it first in `main`, before
-/// any thread starts. `MALLOC_ARENA_MAX` in the environment still wins,
+/// Caps glibc's arenas at [`MALLOC_ARENAS`]; call it before any thread
+/// starts (`service_runtime` does). `MALLOC_ARENA_MAX` in the environment still wins,
 /// so whoever runs the service can choose otherwise. Elsewhere than glibc
 /// (musl, macOS) there is nothing to cap and it does nothing.
 pub fn limit_malloc_arenas() {

@@ -451,10 +451,11 @@ impl Delivery {
     /// it. An idle task writes it a moment later (`wait_for_newer_events`),
     /// a stopping one at once.
     async fn save_progress(&mut self) {
-        self.subscriber.record_cursor(self.delivered);
         let ahead = self.delivered.saturating_sub(self.saved);
         if ahead >= PAGE as u64 || self.saved_at.elapsed() >= SAVE_EVERY {
             self.save_now().await;
+        } else {
+            self.subscriber.record_cursor(self.delivered);
         }
     }
 

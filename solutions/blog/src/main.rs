@@ -59,9 +59,7 @@ fn cli() -> clap::Command {
 }
 
 fn main() {
-    // Before the runtime starts its threads.
-    blog_runtime::memory::limit_malloc_arenas();
-    match tokio::runtime::Runtime::new() {
+    match blog_runtime::service_runtime() {
         Ok(runtime) => runtime.block_on(run_command()),
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
