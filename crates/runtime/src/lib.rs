@@ -22,7 +22,8 @@
 //!   [`db::check_writable`] for readiness.
 //! - [`locks`]: locks that a panicking request does not poison.
 //! - [`service_runtime`]: the async runtime, with a small allocator
-//!   footprint ([`memory::limit_malloc_arenas`]).
+//!   footprint ([`memory::limit_malloc_arenas`],
+//!   [`memory::limit_sqlite_preallocation`]).
 
 mod backoff;
 pub mod db;
@@ -97,9 +98,11 @@ where
 
 /// The async runtime a service process runs on: tokio's, with a thread per
 /// core, started after [`memory::limit_malloc_arenas`] (which must come
-/// before any thread). Call it once, in `main`.
+/// before any thread) and [`memory::limit_sqlite_preallocation`] (before
+/// any connection). Call it once, in `main`.
 pub fn service_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     memory::limit_malloc_arenas();
+    memory::limit_sqlite_preallocation();
     tokio::runtime::Runtime::new()
 }
 
