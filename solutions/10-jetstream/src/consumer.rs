@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::{AckKind, Context, Message};
+use async_nats::jetstream::stream::ConsumerErrorKind;
+use async_nats::jetstream::{AckKind, Context, ErrorCode, Message};
 use blog_runtime::Backoff;
 use futures_util::StreamExt;
 use tokio::sync::watch;
@@ -169,17 +170,30 @@ pub async fn park(js: &Context, message: &Message, reason: &str) -> Result<(), a
 }
 // ANCHOR_END: park
 
-/// Creates the durable consumer, or finds it; with `replay_from_start`,
-/// first deletes it, so it starts again from the stream's first event.
+/// Deletes the durable consumer `durable`, so that, created again, it
+/// starts from the stream's first event (`replay_from_start`). Not there
+/// (the first start) is fine.
+pub async fn forget_consumer(js: &Context, durable: &str) -> Result<(), async_nats::Error> {
+    let stream = js.get_stream(STREAM).await?;
+    match stream.delete_consumer(durable).await {
+        Ok(_) => Ok(()),
+        Err(error) => match error.kind() {
+            ConsumerErrorKind::JetStream(why)
+                if why.error_code() == ErrorCode::CONSUMER_NOT_FOUND =>
+            {
+                Ok(())
+            }
+            _ => Err(error.into()),
+        },
+    }
+}
+
+/// Creates the durable consumer, or finds it.
 pub async fn open_consumer(
     js: &Context,
     settings: &ConsumerSettings,
 ) -> Result<PullConsumer, async_nats::Error> {
     let stream = js.get_stream(STREAM).await?;
-    if settings.replay_from_start {
-        // Not there yet (the first start) is fine.
-        let _ = stream.delete_consumer(&settings.durable).await;
-    }
     let config = pull::Config {
         durable_name: Some(settings.durable.clone()),
         ack_policy: AckPolicy::Explicit,
@@ -224,20 +238,33 @@ pub fn spawn_consumer(
         // Opening it again asks the consumer's leader. During an election
         // nobody answers, and a request is not answered later either: give
         // up on it sooner than on a publish, and ask again. Not the first
-        // opening: creating a consumer takes the cluster longer, and a
-        // query replica deletes and creates its consumer at every attempt.
+        // opening: creating a consumer takes the cluster longer.
         let mut reopen = js.clone();
         reopen.set_timeout(REOPEN_TIMEOUT);
         let mut first = true;
+        // Replaying from the start is for the service's start, not for
+        // every reconnection: the model in memory is still there. And the
+        // consumer is deleted once: deleting it again after a creation
+        // that timed out would throw away the consumer the cluster was
+        // electing a leader for, and during a failover that can go on for
+        // as long as one keeps trying.
+        let mut forget = settings.replay_from_start;
         // The sequence to settle before `settings.caught_up` turns true.
         let mut catch_up_to = None;
         while !*shutdown.borrow() {
-            let mut replay = settings.clone();
-            // Replaying from the start is for the service's start, not for
-            // every reconnection: the model in memory is still there.
-            replay.replay_from_start &= first;
             let control = if first { &js } else { &reopen };
-            let messages = match open_consumer(control, &replay).await {
+            let forgotten = match forget {
+                true => forget_consumer(control, &settings.durable).await,
+                false => Ok(()),
+            };
+            let opened = match forgotten {
+                Ok(()) => {
+                    forget = false;
+                    open_consumer(control, &settings).await
+                }
+                Err(error) => Err(error),
+            };
+            let messages = match opened {
                 // Short pulls with heartbeats: when the node that leads
                 // this consumer dies, a missed heartbeat tells us within
                 // seconds, and the next pull finds the new leader.

@@ -193,14 +193,24 @@ pub async fn wait_for_query(
 
 /// [`wait_for_query`] for the query service (or replica) at `query`.
 pub async fn wait_for_posts(query: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    wait_for_posts_within(query, what, Duration::from_secs(20), check).await
+}
+
+/// [`wait_for_posts`], for up to `within`.
+pub async fn wait_for_posts_within(
+    query: &str,
+    what: &str,
+    within: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     loop {
         let posts = get_json(format!("{query}/posts")).await;
         if check(&posts) {
             return posts;
         }
-        if started.elapsed() > Duration::from_secs(20) {
-            panic!("after 20 s the query service still does not show {what}: {posts}");
+        if started.elapsed() > within {
+            panic!("after {within:?} the query service still does not show {what}: {posts}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
