@@ -680,6 +680,23 @@ async fn far_behind_on_the_bus_comments_pushes_back_new_comments_until_it_caught
     assert_eq!(response.0, 503, "{body}");
     assert!(response.1.is_some(), "a 503 says when to come back");
     assert!(body["error"].is_string(), "{body}");
+    // Saying "not now" keeps the connection: a writer whose comment was
+    // still on its way when the 503 came sends its next request on the
+    // same connection (keep-alive), and that one is answered too.
+    let (first, next) = slow_body_then_get(
+        &base,
+        "/posts/p1/comments",
+        r#"{"content": "sent slowly"}"#,
+        "/posts/p1/comments",
+    )
+    .await;
+    assert!(first.contains(" 503 "), "{first}");
+    assert!(
+        next.as_deref().is_some_and(|line| line.contains(" 200 ")),
+        "after a 503, the next request on the same connection got {next:?}: \
+         the 503 was answered before the request's body was read, so the \
+         server closed the connection without saying so"
+    );
     assert_eq!(
         list(&client, &base, "p1").await,
         json!([]),
@@ -692,4 +709,74 @@ async fn far_behind_on_the_bus_comments_pushes_back_new_comments_until_it_caught
     let listed = comment(&client, &base, "p1", "now then").await;
     assert_eq!(listed[0]["content"], "now then");
     server.stop().await;
+}
+
+/// On one connection: `POST path` whose body is sent a moment after its
+/// headers (as from a slow network), then, once that is answered,
+/// `GET then`. The status lines of both answers; the second `None` when
+/// the server had closed the connection.
+async fn slow_body_then_get(
+    base: &str,
+    path: &str,
+    body: &str,
+    then: &str,
+) -> (String, Option<String>) {
+    use tokio::io::AsyncWriteExt;
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server may have hung up already: what matters is what comes back.
+    let _ = stream.write_all(body.as_bytes()).await;
+    let first = read_answer(&mut stream)
+        .await
+        .expect("the POST is answered");
+    let get = format!("GET {then} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let next = match stream.write_all(get.as_bytes()).await {
+        Ok(()) => read_answer(&mut stream).await,
+        Err(_) => None,
+    };
+    (first, next)
+}
+
+/// Reads one HTTP/1.1 answer with a `Content-Length` body; its status
+/// line, or `None` if the connection ends first.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end_of_head = loop {
+        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if read == 0 {
+            return None;
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&bytes[..end_of_head]).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while bytes.len() < end_of_head + length {
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+    head.lines().next().map(str::to_string)
 }

@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use blog_runtime::retry_later;
+use blog_runtime::{MAX_BODY_BYTES, retry_later};
 
 /// The most events comments may be behind on and still take new comments:
 /// a handful of batches, well under a second of work.
@@ -81,10 +81,22 @@ pub async fn refuse_while_behind(
     next: Next,
 ) -> Response {
     if backlog.too_far_behind() {
-        return retry_later(
+        // Read the comment first, and drop it. An answer sent while the
+        // request's body is still arriving makes the server close the
+        // connection afterwards, without saying so: the writer's next
+        // request on it (keep-alive) would fail instead of being answered.
+        let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await;
+        let mut refused = retry_later(
             StatusCode::SERVICE_UNAVAILABLE,
             "comments is catching up with the event bus; try again in a moment",
         );
+        if read.is_err() {
+            // Too big or cut off: this connection is done, and we say so.
+            refused
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        return refused;
     }
     next.run(request).await
 }
