@@ -243,18 +243,14 @@ pub fn spawn_consumer(
         let mut catch_up_to = None;
         while !*shutdown.borrow() {
             let control = if first { &js } else { &reopen };
-            let forgotten = match forget {
-                true => forget_consumer(control, &settings.durable).await,
-                false => Ok(()),
-            };
-            let opened = match forgotten {
-                Ok(()) => {
+            let opened = async {
+                if forget {
+                    forget_consumer(control, &settings.durable).await?;
                     forget = false;
-                    open_consumer(control, &settings).await
                 }
-                Err(error) => Err(error),
+                open_consumer(control, &settings).await
             };
-            let messages = match opened {
+            let messages = match opened.await {
                 // Short pulls with heartbeats: when the node that leads
                 // this consumer dies, a missed heartbeat tells us within
                 // seconds, and the next pull finds the new leader.
